@@ -1,0 +1,55 @@
+// swift-tools-version: 6.2
+// Hopscope: where and why a packet stops on a Linux cloud node.
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode, warnings are errors in CI.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Hopscope",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hopscope", targets: ["hopscope"]),
+        .library(name: "HopscopeModel", targets: ["HopscopeModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        // MARK: C system libraries and shims
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .target(name: "CShims", cSettings: [.define("_GNU_SOURCE")]),
+
+        // MARK: Pure modules (no root, no C headers)
+        .target(name: "HopscopeModel", swiftSettings: strict),
+
+        // MARK: Modules that touch the kernel
+        .target(name: "Namespaces", dependencies: [
+            "CShims", "HopscopeModel",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ], swiftSettings: strict),
+
+        // MARK: The command-line tool
+        .executableTarget(
+            name: "hopscope",
+            dependencies: [
+                "HopscopeModel", "Namespaces",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // MARK: Tests
+        .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
+        .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
+        // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
+        .testTarget(
+            name: "PrivilegedTests",
+            dependencies: ["HopscopeModel", "Namespaces"],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef HOPSCOPE_CPCAP_SHIM_H
+#define HOPSCOPE_CPCAP_SHIM_H
+#include <pcap/pcap.h>
+#endif

@@ -1,0 +1,17 @@
+#ifndef HOPSCOPE_CSHIMS_H
+#define HOPSCOPE_CSHIMS_H
+#include <sys/types.h>
+
+/// setns(2) needs _GNU_SOURCE, which Swift's Glibc import does not define.
+int hs_setns(int fd, int nstype);
+/// unshare(2) needs _GNU_SOURCE, which Swift's Glibc import does not define.
+int hs_unshare(int flags);
+/// CLONE_NEWNET is only declared under _GNU_SOURCE.
+int hs_clone_newnet(void);
+/// CLONE_NEWNS is only declared under _GNU_SOURCE.
+int hs_clone_newns(void);
+/// CLONE_FS is only declared under _GNU_SOURCE.
+int hs_clone_fs(void);
+/// gettid(2) is only declared under _GNU_SOURCE.
+pid_t hs_gettid(void);
+#endif

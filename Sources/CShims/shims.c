@@ -1,0 +1,10 @@
+#include <sched.h>
+#include <unistd.h>
+#include "CShims.h"
+
+int hs_setns(int fd, int nstype) { return setns(fd, nstype); }
+int hs_unshare(int flags) { return unshare(flags); }
+int hs_clone_newnet(void) { return CLONE_NEWNET; }
+int hs_clone_newns(void) { return CLONE_NEWNS; }
+int hs_clone_fs(void) { return CLONE_FS; }
+pid_t hs_gettid(void) { return gettid(); }
