@@ -8,6 +8,11 @@ public struct DiscoveredNamespace: Sendable, Hashable {
     /// Paths that lead to it, best first: /run/netns/NAME, then /proc/PID/ns/net for each process.
     public var paths: [String]
 
+    public init(namespace: NetworkNamespace, paths: [String]) {
+        self.namespace = namespace
+        self.paths = paths
+    }
+
     /// Opens the namespace by the first path that still leads to the same inode, so a name that
     /// was deleted, or a pid that exited or was reused, is never mistaken for it. The returned
     /// descriptor keeps the namespace alive until it is closed.
