@@ -19,6 +19,12 @@ public enum LinkMessage {
         public var forwarding: Bool?
         public var proxyARP: Bool?
         public var rpFilter: Int?
+
+        public init(forwarding: Bool? = nil, proxyARP: Bool? = nil, rpFilter: Int? = nil) {
+            self.forwarding = forwarding
+            self.proxyARP = proxyARP
+            self.rpFilter = rpFilter
+        }
     }
 
     /// Decodes one RTM_NEWLINK payload and the IPv4 per-interface settings it carries (the same
@@ -75,10 +81,6 @@ public enum LinkMessage {
             }
         }
         try a.finish()
-        guard !link.name.isEmpty else {
-            throw NetlinkDecodeError(problem: .malformed, context: "link attributes", offset: 0,
-                                     detail: "interface \(link.index) has no IFLA_IFNAME")
-        }
         if let data = infoData, let kind = link.kind { try decodeKindData(kind, data, into: &link) }
         if let data = portData, link.portKind == "bridge" { link.bridgePort = try bridgePort(data, context: "IFLA_INFO_SLAVE_DATA (bridge)") }
         return (link, ipv4)
