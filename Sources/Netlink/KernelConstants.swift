@@ -167,7 +167,7 @@ public enum IPTunnelAttribute: UInt16, Sendable {
     case local = 2
     case remote = 3
     case ttl = 4
-    case collectMetadata = 18
+    case collectMetadata = 19
 }
 
 /// bridge `IFLA_INFO_DATA` (`IFLA_BR_*`).
