@@ -16,7 +16,11 @@ public func forEachNetworkNamespace<T>(
         let results = ResultsBox<T>(count: namespaces.count)
         let slots = DispatchSemaphore(value: max(1, maxConcurrent))
         let group = DispatchGroup()
-        let work = SendableBox(escapable)
+        // The threads reach the body through this box, which is emptied before returning: a
+        // Thread keeps its block alive a little after it signals, and the body must not be
+        // referenced by then (withoutActuallyEscaping checks).
+        let work = BodyBox(escapable)
+        defer { work.clear() }
         for (i, ns) in namespaces.enumerated() {
             slots.wait()
             group.enter()
@@ -27,7 +31,7 @@ public func forEachNetworkNamespace<T>(
                 }
                 let r = Result { () throws -> T in
                     try enterNetworkNamespace(path: "/proc/self/fd/\(ns.fd)", label: ns.label)
-                    return try work.value(i)
+                    return try work.call(i)
                 }
                 results.set(i, r)
             }
@@ -48,8 +52,11 @@ private final class ResultsBox<T>: @unchecked Sendable {
     func all() -> [Result<T, any Error>] { lock.withLock { items.map { $0! } } }
 }
 
-/// Lets the non-Sendable body reach the worker threads while the caller blocks on them.
-private struct SendableBox<V>: @unchecked Sendable {
-    let value: V
-    init(_ value: V) { self.value = value }
+/// Lets the non-Sendable body reach the worker threads while the caller blocks on them; the
+/// caller clears it once every thread has finished, so no thread holds the body afterwards.
+private final class BodyBox<T>: @unchecked Sendable {
+    private var body: ((Int) throws -> T)?
+    init(_ body: @escaping (Int) throws -> T) { self.body = body }
+    func call(_ i: Int) throws -> T { try body!(i) }
+    func clear() { body = nil }
 }

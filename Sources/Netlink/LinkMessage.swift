@@ -155,7 +155,7 @@ public enum LinkMessage {
             case .id?: t.vni = a.uint32()
             case .group?, .group6?:
                 if let ip = a.ipAddress() {
-                    if ip.isMulticastAddress { t.multicastGroup = ip } else { t.tunnelRemoteIP = ip }
+                    if ip.isMulticast { t.multicastGroup = ip } else { t.tunnelRemoteIP = ip }
                 }
             case .local?, .local6?: t.tunnelLocalIP = a.ipAddress()
             case .link?:
@@ -373,14 +373,5 @@ public enum LinkMessage {
         }
         try a.finish()
         return t
-    }
-}
-
-extension IPAddress {
-    var isMulticastAddress: Bool {
-        switch self {
-        case .v4(let a): a.isMulticast
-        case .v6(let a): a.isMulticast
-        }
     }
 }

@@ -55,7 +55,14 @@ public enum NetworkInventoryReader {
                                          purpose: "Reading every network namespace (finding them through other processes and entering them)")
         }
         let chosen = try select(selection, from: everything.namespaces)
+        return try read(namespaces: chosen, allNamespaces: everything.namespaces, options: options)
+    }
 
+    /// Reads the given namespaces (from `NamespaceDiscovery.discover`); `allNamespaces` are where
+    /// veth peers outside the selection are looked for. A namespace that is gone by now is listed
+    /// in `skipped`.
+    public static func read(namespaces chosen: [DiscoveredNamespace], allNamespaces: [DiscoveredNamespace],
+                            options: InventoryOptions = InventoryOptions()) throws -> NetworkInventory {
         // Open every chosen namespace once: the descriptor pins it for the whole scan.
         var open: [(discovered: DiscoveredNamespace, fd: Int32)] = []
         var skipped: [SkippedNamespace] = []
@@ -92,7 +99,7 @@ public enum NetworkInventoryReader {
 
         // Phase 2: across namespaces.
         var resolver = CrossNamespaceResolver(scans: scans, fds: fds,
-                                              others: everything.namespaces.filter { d in !scans.contains { $0.inventory.namespace.inode == d.namespace.inode } })
+                                              others: allNamespaces.filter { d in !scans.contains { $0.inventory.namespace.inode == d.namespace.inode } })
         resolver.resolve()
         return NetworkInventory(namespaces: resolver.scans.map(\.inventory), skipped: skipped)
     }
