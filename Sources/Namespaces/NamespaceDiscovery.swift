@@ -77,17 +77,20 @@ public enum NamespaceDiscovery {
             store(d)
         }
 
-        var seenNamePaths = Set<String>()
+        // /var/run is usually a link to /run: the same directory is read once (by its inode).
+        var seenDirectories = Set<UInt64>()
+        let nsfsDevice = device(of: "\(procRoot)/self/ns/net")
         for dir in runDirectories {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            guard let dirInode = inode(of: dir), seenDirectories.insert(dirInode).inserted,
+                  let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
             for name in names.sorted() {
                 let path = "\(dir)/\(name)"
-                let real = (path as NSString).resolvingSymlinksInPath
-                guard seenNamePaths.insert(real).inserted else { continue }
-                guard isNamespaceFile(path, procRoot: procRoot), let ino = inode(of: path) else {
+                var st = stat()
+                guard stat(path, &st) == 0, nsfsDevice != nil, UInt64(st.st_dev) == nsfsDevice else {
                     problems.append("\(path) is not a mounted network namespace (a leftover of a deleted namespace?)")
                     continue
                 }
+                let ino = UInt64(st.st_ino)
                 var d = entry(ino)
                 if !d.namespace.names.contains(name) { d.namespace.names.append(name) }
                 d.paths.insert(path, at: d.namespace.names.count - 1)
@@ -142,12 +145,12 @@ public enum NamespaceDiscovery {
         return UInt64(st.st_ino)
     }
 
-    /// True when `path` is on nsfs (the same device as our own namespace link): a name under
-    /// /run/netns that is not is a leftover file of a deleted namespace.
-    static func isNamespaceFile(_ path: String, procRoot: String) -> Bool {
-        var mine = stat(), other = stat()
-        guard stat("\(procRoot)/self/ns/net", &mine) == 0, stat(path, &other) == 0 else { return false }
-        return mine.st_dev == other.st_dev
+    /// The device of nsfs, where every namespace file lives: a name under /run/netns on another
+    /// device is a leftover file of a deleted namespace.
+    static func device(of path: String) -> UInt64? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return UInt64(st.st_dev)
     }
 
     /// The command line of a process, arguments joined by spaces; nil for kernel threads (empty

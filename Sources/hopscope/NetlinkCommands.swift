@@ -30,9 +30,11 @@ struct NamespaceOptions: ParsableArguments {
     var selection: NamespaceSelection { all ? .all : netns.isEmpty ? .current : .some(netns) }
 
     /// Reads the selected namespaces; errors become one line on stderr and exit code 2.
-    func inventory(processes: Bool = false, sysctls: Bool = false) throws -> NetworkInventory {
+    func inventory(processes: Bool = false, sysctls: Bool = false, jobs: Int? = nil) throws -> NetworkInventory {
         do {
-            let inv = try NetworkInventoryReader.read(selection, options: InventoryOptions(processes: processes || all, sysctls: sysctls))
+            var options = InventoryOptions(processes: processes || all, sysctls: sysctls)
+            if let jobs { options.maxParallelNamespaces = jobs }
+            let inv = try NetworkInventoryReader.read(selection, options: options)
             for s in inv.skipped { FileHandle.standardError.write(Data("hopscope: skipped namespace \(s.label): \(s.reason)\n".utf8)) }
             for ns in inv.namespaces {
                 for w in ns.warnings { FileHandle.standardError.write(Data("hopscope: \(ns.namespace.label): \(w)\n".utf8)) }
@@ -278,9 +280,16 @@ struct InventoryCommand: ParsableCommand {
     @Flag(name: .long, help: "Leave out processes and sysctls (netlink dumps only).")
     var netlinkOnly = false
 
+    @Option(name: .long, help: "Namespaces read at the same time (default: the number of cores, at least 2).")
+    var jobs: Int?
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
     func run() throws {
         let start = ContinuousClock.now
-        let inv = try options.inventory(processes: !netlinkOnly, sysctls: !netlinkOnly)
+        let inv = try options.inventory(processes: !netlinkOnly, sysctls: !netlinkOnly, jobs: jobs)
         let elapsed = ContinuousClock.now - start
         if timing {
             let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
