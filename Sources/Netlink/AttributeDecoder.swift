@@ -128,6 +128,11 @@ public struct AttributeDecoder {
     public mutating func uint64() -> UInt64 {
         expectLength(8) ? base.loadUnaligned(fromByteOffset: payloadStart, as: UInt64.self) : 0
     }
+    /// A u32 interface index where 0 means "none" (a tunnel's underlying device).
+    public mutating func interfaceIndex() -> Int? {
+        let index = uint32()
+        return index == 0 ? nil : Int(index)
+    }
     /// A one-byte boolean (`nla_put_u8(..., !!x)`).
     public mutating func bool() -> Bool { uint8() != 0 }
 

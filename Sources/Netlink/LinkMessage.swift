@@ -158,9 +158,7 @@ public enum LinkMessage {
                     if ip.isMulticast { t.multicastGroup = ip } else { t.tunnelRemoteIP = ip }
                 }
             case .local?, .local6?: t.tunnelLocalIP = a.ipAddress()
-            case .link?:
-                let index = a.uint32()
-                t.underlyingDeviceIndex = index == 0 ? nil : Int(index)
+            case .link?: t.underlyingDeviceIndex = a.interfaceIndex()
             case .port?: t.destinationPort = a.uint16BigEndian()
             case .ttl?: t.ttl = a.uint8()
             case .learning?: t.learning = a.bool()
@@ -200,9 +198,7 @@ public enum LinkMessage {
         var a = AttributeDecoder(data, context: "IFLA_INFO_DATA (gre)")
         while a.next() {
             switch GREAttribute(rawValue: a.type) {
-            case .link?:
-                let index = a.uint32()
-                t.underlyingDeviceIndex = index == 0 ? nil : Int(index)
+            case .link?: t.underlyingDeviceIndex = a.interfaceIndex()
             case .inputFlags?: inputFlags = a.uint16BigEndian()
             case .outputFlags?: outputFlags = a.uint16BigEndian()
             case .inputKey?: inputKey = a.uint32BigEndian()
@@ -225,9 +221,7 @@ public enum LinkMessage {
         var a = AttributeDecoder(data, context: "IFLA_INFO_DATA (ip tunnel)")
         while a.next() {
             switch IPTunnelAttribute(rawValue: a.type) {
-            case .link?:
-                let index = a.uint32()
-                t.underlyingDeviceIndex = index == 0 ? nil : Int(index)
+            case .link?: t.underlyingDeviceIndex = a.interfaceIndex()
             case .local?: t.tunnelLocalIP = nonZero(a.ipAddress())
             case .remote?: t.tunnelRemoteIP = nonZero(a.ipAddress())
             case .ttl?: t.ttl = a.uint8()

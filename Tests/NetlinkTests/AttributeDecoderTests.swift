@@ -52,7 +52,7 @@ import Testing
     @Test func lengthShorterThanTheHeaderIsMalformed() throws {
         var bytes = Self.wellFormed
         bytes[0] = 2
-        try withPayload(bytes) { p in
+        withPayload(bytes) { p in
             var a = AttributeDecoder(p, context: "test")
             let more = a.next()
             #expect(!more)
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func wrongSizeForAnIntegerIsMalformedAndSticky() throws {
-        try withPayload(Self.wellFormed) { p in
+        withPayload(Self.wellFormed) { p in
             var a = AttributeDecoder(p, context: "test")
             let first = a.next()
             #expect(first)
@@ -82,7 +82,7 @@ import Testing
         var bytes = Self.wellFormed
         let nestStart = bytes.count - 12
         bytes[nestStart + 4] = 50 // the inner attribute claims 50 bytes
-        try withPayload(bytes) { p in
+        withPayload(bytes) { p in
             var a = AttributeDecoder(p, context: "outer")
             while a.next() {
                 guard a.type == 3 else { continue }
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func strayBytesAfterTheLastAttributeAreTruncated() throws {
-        try withPayload(Self.wellFormed + [1, 2]) { p in
+        withPayload(Self.wellFormed + [1, 2]) { p in
             var a = AttributeDecoder(p, context: "test")
             while a.next() {}
             #expect(a.error?.problem == .truncated)
@@ -106,7 +106,7 @@ import Testing
     @Test func ipAddressOfOddLengthIsMalformed() throws {
         var b = NetlinkMessageBuilder(type: 0, flags: [])
         b.attribute(1, [192, 0, 2])
-        try withPayload(Array(b.bytes[16...])) { p in
+        withPayload(Array(b.bytes[16...])) { p in
             var a = AttributeDecoder(p, context: "test")
             let first = a.next()
             #expect(first)
