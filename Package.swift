@@ -34,12 +34,14 @@ let package = Package(
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
         .target(name: "Netlink", dependencies: ["CMnl", "HopscopeModel", "Namespaces"], swiftSettings: strict),
+        // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
+        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Netlink",
+                "HopscopeModel", "Namespaces", "Netlink", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -49,10 +51,11 @@ let package = Package(
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMnl", "HopscopeModel"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Netlink"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Lab"],
             swiftSettings: strict),
     ]
 )

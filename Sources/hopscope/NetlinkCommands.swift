@@ -47,14 +47,6 @@ struct NamespaceOptions: ParsableArguments {
     }
 }
 
-/// Prints values as JSON with stable (sorted) keys.
-func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    FileHandle.standardOutput.write(try encoder.encode(value))
-    FileHandle.standardOutput.write(Data("\n".utf8))
-}
-
 /// Prints rows as columns padded to the widest cell (the last column is not padded).
 func printTable(_ rows: [[String]]) {
     guard let width = rows.map(\.count).max() else { return }
@@ -98,7 +90,7 @@ struct NamespacesCommand: ParsableCommand {
                 var sysctls: ForwardingSysctls
                 var linkCount: Int
             }
-            try printJSON(inv.namespaces.map { Row(namespace: $0.namespace, namespaceIDs: $0.namespaceIDs, sysctls: $0.sysctls, linkCount: $0.links.count) })
+            printJSON(inv.namespaces.map { Row(namespace: $0.namespace, namespaceIDs: $0.namespaceIDs, sysctls: $0.sysctls, linkCount: $0.links.count) })
             return
         }
         var rows = [["NAMESPACE", "INODE", "LINKS", "FORWARD", "IDS", "PROCESSES"]]
@@ -124,7 +116,7 @@ struct LinksCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.links) }) }
+        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.links) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for l in ns.links {
@@ -168,7 +160,7 @@ struct AddrsCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.addresses) }) }
+        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.addresses) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for l in ns.links {
@@ -188,7 +180,7 @@ struct RoutesCommand: ParsableCommand {
         let inv = try options.inventory()
         if options.json {
             struct Routing: Encodable { var namespace: String; var routes: [Route]; var rules: [RoutingRule] }
-            return try printJSON(inv.namespaces.map { Routing(namespace: $0.namespace.label, routes: $0.routes, rules: $0.rules) })
+            return printJSON(inv.namespaces.map { Routing(namespace: $0.namespace.label, routes: $0.routes, rules: $0.rules) })
         }
         var rows: [[String]] = []
         for ns in inv.namespaces {
@@ -232,7 +224,7 @@ struct NeighCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.neighbors) }) }
+        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.neighbors) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for n in ns.neighbors {
@@ -250,7 +242,7 @@ struct FDBCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.fdb) }) }
+        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.fdb) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for e in ns.fdb {
@@ -299,7 +291,7 @@ struct InventoryCommand: ParsableCommand {
                          n.map(\.routes.count).reduce(0, +), n.map(\.neighbors.count).reduce(0, +), n.map(\.fdb.count).reduce(0, +), inv.skipped.count))
             return
         }
-        if options.json { return try printJSON(inv) }
+        if options.json { return printJSON(inv) }
         var rows = [["NAMESPACE", "LINKS", "ADDRS", "ROUTES", "RULES", "NEIGH", "FDB", "WARNINGS"]]
         for ns in inv.namespaces {
             rows.append([ns.namespace.label, String(ns.links.count), String(ns.addresses.count), String(ns.routes.count),
