@@ -73,12 +73,12 @@ public final class Lab: Sendable {
         try await lock.lock()
         defer { lock.unlock() }
         var timer = StepTimer()
-        _ = try await tearDown()
+        _ = try tearDown()
         timer.mark("removing any previous lab")
         do {
             try await LabBuilder(plan: plan, store: store).build(timer: &timer)
         } catch {
-            if !keepOnFailure { _ = try? await tearDown() }
+            if !keepOnFailure { _ = try? tearDown() }
             throw error
         }
         return UpReport(plan: plan, steps: timer.steps, seconds: timer.total)
@@ -99,15 +99,32 @@ public final class Lab: Sendable {
         try Lab.requirePrivileges()
         let lock = LabLock(path: lockPath)
         try await lock.lock()
+        return try downLocked(lock)
+    }
+
+    /// `down()` for places where no task can run, such as an `atexit` handler: blocks (up to
+    /// `timeout` for the lock, a few seconds for the daemons to stop) instead of suspending.
+    @discardableResult
+    public func downNow(timeout: Duration = .seconds(30)) throws -> DownReport {
+        try Lab.requirePrivileges()
+        let lock = LabLock(path: lockPath)
+        try lock.lockBlocking(timeout: timeout)
+        return try downLocked(lock)
+    }
+
+    private func downLocked(_ lock: LabLock) throws -> DownReport {
         let start = ContinuousClock.now
-        let report = try await tearDown()
-        lock.unlock(removeFile: true)
+        defer { lock.unlock(removeFile: true) }
+        let report = try tearDown()
         return DownReport(namespaces: report.namespaces, processes: report.processes,
                           seconds: StepTimer.seconds(ContinuousClock.now - start))
     }
 
     /// Removes whatever exists of this prefix's lab, recorded or not. Caller holds the lock.
-    func tearDown() async throws -> (namespaces: [String], processes: [Int32]) {
+    ///
+    /// Synchronous and free of subprocesses (it signals by PID and deletes namespaces with
+    /// umount2/unlink, as `ip netns del` does), so it also runs from an exit handler.
+    func tearDown() throws -> (namespaces: [String], processes: [Int32]) {
         let recorded = try? store.load()
         if var s = recorded {
             s.phase = .tearingDown
@@ -130,21 +147,14 @@ public final class Lab: Sendable {
         }
         let identities = Set(existing.compactMap { ProcessTable.namespaceIdentity(path: "/run/netns/\($0)") })
         var stopped = daemons
-        await ProcessTable.stop(daemons)
+        ProcessTable.stop(daemons)
         // Anything else still inside the lab's namespaces (a probe, a capture) goes with them.
         let strays = ProcessTable.processes(in: identities).filter(ProcessTable.isRunning)
         if !strays.isEmpty {
-            await ProcessTable.stop(strays, grace: .seconds(1))
+            ProcessTable.stop(strays, grace: .seconds(1))
             stopped += strays
         }
-        if !existing.isEmpty {
-            let batch = existing.map { "netns del \($0)" }.joined(separator: "\n") + "\n"
-            do {
-                try await HostCommand.run(["ip", "-force", "-batch", "-"], input: batch)
-            } catch {
-                throw LabError.setupFailed(step: "deleting namespaces", detail: "\(error)")
-            }
-        }
+        for name in existing { try deleteNamedNamespace(name) }
         let etcDirectories = Set((recorded?.externalDirectories ?? []) + names.map { "/etc/netns/\($0)" })
         for dir in etcDirectories where FileManager.default.fileExists(atPath: dir) {
             try? FileManager.default.removeItem(atPath: dir)
@@ -152,6 +162,7 @@ public final class Lab: Sendable {
         if FileManager.default.fileExists(atPath: stateDirectory) {
             try FileManager.default.removeItem(atPath: stateDirectory)
         }
+        ProcessTable.reapAdoptedZombies()
         return (existing, stopped)
     }
 

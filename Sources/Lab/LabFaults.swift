@@ -243,10 +243,13 @@ public enum LabFaults {
             }),
         LabFault(
             name: "qvo-missing",
-            summary: "vm1's qvb/qvo veth pair is gone while br-int still lists qvo (OVS interface error: No such device)",
+            summary: "vm1's qvb/qvo veth pair is gone and br-int cannot reopen its qvo port (OVS interface error: No such device)",
             breaks: { [.instance($0.floatingIPInstance.name)] },
             apply: { r in
-                try await r.ip(r.plan.computeNode.namespace, ["link", "del", r.plan.floatingIPInstance.ovsPort], step: "qvo-missing")
+                let vm = r.plan.floatingIPInstance
+                try await r.ip(r.plan.computeNode.namespace, ["link", "del", vm.ovsPort], step: "qvo-missing")
+                // What an agent resync (or a reboot) then does: OVS tries to open the device again.
+                try await r.replugInstancePort(vm, waitForSwitch: false)
             },
             repair: { r in try await r.plugInstanceVeth(r.plan.floatingIPInstance) }),
     ]

@@ -108,12 +108,7 @@ final class LabLock: @unchecked Sendable {
 
     /// Takes the lock, waiting up to `timeout` for another holder; throws `LabError.busy`.
     func lock(timeout: Duration = .seconds(120)) async throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw LabError.setupFailed(step: "opening lock \(path)", detail: String(cString: strerror(errno)))
-        }
+        let descriptor = try openLockFile()
         let deadline = ContinuousClock.now + timeout
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
@@ -123,6 +118,30 @@ final class LabLock: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         fd = descriptor
+    }
+
+    /// Takes the lock like `lock(timeout:)`, blocking the calling thread while it waits.
+    func lockBlocking(timeout: Duration = .seconds(30)) throws {
+        let descriptor = try openLockFile()
+        let deadline = ContinuousClock.now + timeout
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+                close(descriptor)
+                throw LabError.busy(lockFile: path)
+            }
+            usleep(20_000)
+        }
+        fd = descriptor
+    }
+
+    private func openLockFile() throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw LabError.setupFailed(step: "opening lock \(path)", detail: String(cString: strerror(errno)))
+        }
+        return descriptor
     }
 
     /// Releases the lock; with `removeFile`, also deletes the lock file (after `lab down`).
