@@ -48,6 +48,19 @@ struct LabBuilder {
         }
         timer.mark("Open vSwitch on both nodes (daemons, bridges, flows)")
 
+        // The userspace datapath drops a tunnel packet whose underlay next hop it has not
+        // resolved yet; one ping each way over br-phy lets OVS learn both (it snoops the ARP).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in plan.nodes {
+                group.addTask {
+                    try await runtime.run(["ping", "-n", "-q", "-c", "1", "-W", "2", "\(node.vxlanRemote)"], in: node.namespace,
+                                          step: "reaching \(node.vxlanRemote) over \(node.name)'s underlay")
+                }
+            }
+            try await group.waitForAll()
+        }
+        timer.mark("underlay reachable both ways")
+
         try await withThrowingTaskGroup(of: Void.self) { group in
             let compute = plan.computeNode.namespace
             group.addTask {

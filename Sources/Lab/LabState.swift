@@ -110,28 +110,32 @@ final class LabLock: @unchecked Sendable {
     func lock(timeout: Duration = .seconds(120)) async throws {
         let descriptor = try openLockFile()
         let deadline = ContinuousClock.now + timeout
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
-                close(descriptor)
-                throw LabError.busy(lockFile: path)
-            }
+        while try !attempt(descriptor, deadline: deadline) {
             try await Task.sleep(for: .milliseconds(50))
         }
-        fd = descriptor
     }
 
     /// Takes the lock like `lock(timeout:)`, blocking the calling thread while it waits.
     func lockBlocking(timeout: Duration = .seconds(30)) throws {
         let descriptor = try openLockFile()
         let deadline = ContinuousClock.now + timeout
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
-                close(descriptor)
-                throw LabError.busy(lockFile: path)
-            }
+        while try !attempt(descriptor, deadline: deadline) {
             usleep(20_000)
         }
-        fd = descriptor
+    }
+
+    /// One try at the lock: true when taken; false to wait and try again; throws (closing the
+    /// descriptor) once `deadline` has passed or on another error.
+    private func attempt(_ descriptor: Int32, deadline: ContinuousClock.Instant) throws -> Bool {
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            fd = descriptor
+            return true
+        }
+        guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+            close(descriptor)
+            throw LabError.busy(lockFile: path)
+        }
+        return false
     }
 
     private func openLockFile() throws -> Int32 {
