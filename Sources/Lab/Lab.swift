@@ -71,7 +71,7 @@ public final class Lab: Sendable {
         let plan = try LabPlan(prefix: prefix, instances: instances, stateRoot: stateRoot)
         let lock = LabLock(path: lockPath)
         try await lock.lock()
-        defer { lock.unlock() }
+        defer { release(lock) }
         var timer = StepTimer()
         _ = try tearDown()
         timer.mark("removing any previous lab")
@@ -114,7 +114,7 @@ public final class Lab: Sendable {
 
     private func downLocked(_ lock: LabLock) throws -> DownReport {
         let start = ContinuousClock.now
-        defer { lock.unlock(removeFile: true) }
+        defer { release(lock) }
         let report = try tearDown()
         return DownReport(namespaces: report.namespaces, processes: report.processes,
                           seconds: StepTimer.seconds(ContinuousClock.now - start))
@@ -164,6 +164,12 @@ public final class Lab: Sendable {
         }
         ProcessTable.reapAdoptedZombies()
         return (existing, stopped)
+    }
+
+    /// Releases the lab's lock, and removes the lock file when no lab is left (after `down`, a
+    /// failed `up`, or a command that found no lab), so nothing of the lab stays on disk.
+    private func release(_ lock: LabLock) {
+        lock.unlock(removeFile: !FileManager.default.fileExists(atPath: stateDirectory))
     }
 
     /// Pid files the lab's daemons write (path, marker expected in the daemon's command line).
@@ -262,7 +268,7 @@ public final class Lab: Sendable {
         try Lab.requirePrivileges()
         let lock = LabLock(path: lockPath)
         try await lock.lock()
-        defer { lock.unlock() }
+        defer { release(lock) }
         guard let state = try store.load(), state.phase == .up else { throw LabError.notUp(prefix: prefix) }
         let runtime = LabRuntime(plan: state.plan, recorder: LabStateRecorder(state: state, store: store))
         return try await body(runtime, state)
@@ -323,10 +329,19 @@ public struct LabStatus: Codable, Sendable {
     public var namespaces: [NamespaceStatus]
     public var processes: [ProcessStatus]
     public var appliedFaults: [String]
-
     /// Up, every namespace present and every recorded daemon running.
-    public var complete: Bool {
-        phase == "up" && namespaces.allSatisfy(\.present) && processes.allSatisfy(\.running)
+    public var complete: Bool
+
+    public init(prefix: String, phase: String, stateDirectory: String, plan: LabPlan, namespaces: [NamespaceStatus],
+                processes: [ProcessStatus], appliedFaults: [String]) {
+        self.prefix = prefix
+        self.phase = phase
+        self.stateDirectory = stateDirectory
+        self.plan = plan
+        self.namespaces = namespaces
+        self.processes = processes
+        self.appliedFaults = appliedFaults
+        complete = phase == "up" && namespaces.allSatisfy(\.present) && processes.allSatisfy(\.running)
     }
 }
 

@@ -160,10 +160,10 @@ struct LabBuilder {
     func waitForInterface(_ interface: String, in namespace: String) async throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            let devices = try await withNetworkNamespace(.named(namespace)) {
-                try String(contentsOfFile: "/proc/thread-self/net/dev", encoding: .utf8)
-            }
-            if devices.contains(" \(interface):") || devices.contains("\n\(interface):") { return }
+            // if_nametoindex asks the kernel on a socket of the thread's namespace. (Reading
+            // /proc/thread-self/net/dev with String(contentsOfFile:) stops after 4 KiB.)
+            let index = try await withNetworkNamespace(.named(namespace)) { if_nametoindex(interface) }
+            if index != 0 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw LabError.setupFailed(step: "waiting for \(interface) in \(namespace)",

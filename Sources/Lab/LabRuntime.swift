@@ -92,10 +92,10 @@ struct LabRuntime: Sendable {
     /// Turns tx checksum offload off on `interfaces` inside `namespace` (see
     /// `LabConfiguration.checksumOffloadInterfaces`).
     func disableChecksumOffload(_ interfaces: [String], in namespace: String) async throws {
-        for interface in interfaces {
-            try await run(["ethtool", "-K", interface, "tx", "off"], in: namespace,
-                          step: "turning off tx checksum offload on \(interface) in \(namespace)")
-        }
+        // One process per namespace: a fixed loop over the names, passed as arguments.
+        let loop = "for interface; do ethtool -K \"$interface\" tx off || exit 1; done"
+        try await run(["sh", "-c", loop, "sh"] + interfaces, in: namespace,
+                      step: "turning off tx checksum offload on \(interfaces.joined(separator: ", ")) in \(namespace)")
     }
 
     // MARK: Daemons
