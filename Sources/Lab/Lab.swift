@@ -240,7 +240,10 @@ public final class Lab: Sendable {
     /// Runs the healthy-behaviour checks against the lab that is up (see `LabChecks`).
     public func check(only: Set<String>? = nil) async throws -> [LabCheckResult] {
         try Lab.requirePrivileges()
-        return await LabChecks.run(try plan, only: only)
+        let p = try plan
+        let known = LabChecks.all(for: p).map(\.id)
+        if let unknown = only?.subtracting(known).sorted().first { throw LabError.unknownCheck(unknown, known: known) }
+        return await LabChecks.run(p, only: only)
     }
 
     /// Runs `argv` inside the lab namespace `namespace` (a full name from the plan, or a short

@@ -159,6 +159,23 @@ public enum LabFaults {
                 try await r.ip(r.plan.computeNode.namespace, ["link", "set", vm.bridgeVeth, "master", vm.linuxBridge], step: "port-not-in-bridge")
             }),
         LabFault(
+            name: "instance-mac-changed",
+            summary: "vm1's guest changed its MAC: port security drops its frames (security group IP/MAC rule, br-int table 25)",
+            breaks: { [.instance($0.floatingIPInstance.name)] },
+            apply: { r in
+                let vm = r.plan.floatingIPInstance
+                try await r.ip(vm.namespace, ["link", "set", vm.interface, "address", "fa:16:3e:00:00:99"], step: "instance-mac-changed")
+            },
+            repair: { r in
+                let vm = r.plan.floatingIPInstance
+                try await r.ip(vm.namespace, ["link", "set", vm.interface, "address", "\(vm.mac)"], step: "instance-mac-changed")
+                // Its neighbours learnt the wrong MAC meanwhile.
+                try await r.ip(r.plan.router.namespace, ["neigh", "flush", "dev", r.plan.router.internalPort.name], step: "instance-mac-changed")
+                for other in r.plan.instances where other.name != vm.name {
+                    try await r.ip(other.namespace, ["neigh", "flush", "dev", other.interface], step: "instance-mac-changed")
+                }
+            }),
+        LabFault(
             name: "qvo-missing",
             summary: "vm1's qvb/qvo veth pair is gone and br-int cannot reopen its qvo port (OVS interface error: No such device)",
             breaks: { [.instance($0.floatingIPInstance.name)] },

@@ -419,6 +419,7 @@ public enum LabError: Error, CustomStringConvertible, Equatable {
     case missingTool(String, package: String)
     case notUp(prefix: String)
     case unknownFault(String, known: [String])
+    case unknownCheck(String, known: [String])
     case unknownNamespace(String)
     case busy(lockFile: String)
     case setupFailed(step: String, detail: String)
@@ -438,6 +439,8 @@ public enum LabError: Error, CustomStringConvertible, Equatable {
             return "no lab is up\(prefix.isEmpty ? "" : " with prefix '\(prefix)'"); start one with: hopscope lab up\(flag)"
         case .unknownFault(let name, let known):
             return "unknown fault '\(name)'; known faults: \(known.joined(separator: ", ")) (see: hopscope lab faults)"
+        case .unknownCheck(let name, let known):
+            return "unknown check '\(name)'; the lab's checks: \(known.joined(separator: ", "))"
         case .unknownNamespace(let name):
             return "'\(name)' is not a namespace of this lab; use compute1, network1, vm1..., qdhcp, qrouter or external"
         case .busy(let lockFile):

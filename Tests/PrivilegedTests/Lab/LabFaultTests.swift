@@ -101,6 +101,16 @@ import Testing
             let neighbour = try await lab.run(["ip", "neigh", "show", "\(plan.external.gateway)"], in: "qrouter").standardOutput
             #expect(neighbour.contains("INCOMPLETE") || neighbour.contains("FAILED"), "\(neighbour)")
         },
+        "instance-mac-changed": { lab, plan in
+            let vm = plan.instances[0]
+            // A broadcast ping sends an IP packet whatever the ARP cache holds.
+            _ = try await lab.run(["ping", "-n", "-b", "-c", "1", "-W", "1", "10.0.0.255"], in: vm.name, check: false)
+            let rules = try await lab.run(["iptables", "-v", "-x", "-n", "-L", vm.spoofChain], in: "compute1").standardOutput
+            // The "Drop traffic without an IP/MAC allow rule." rule counted the guest's packets.
+            let drop = rules.split(separator: "\n").first { $0.contains("DROP") }
+            let packets = drop.flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
+            #expect(packets > 0, "\(rules)")
+        },
         "port-not-in-bridge": { lab, plan in
             let members = try await lab.run(["ip", "-o", "link", "show", "master", plan.instances[0].linuxBridge], in: "compute1").standardOutput
             #expect(!members.contains(plan.instances[0].bridgeVeth))

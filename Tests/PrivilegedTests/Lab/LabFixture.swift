@@ -13,7 +13,8 @@ import Testing
 /// Nothing is left behind: the lab is removed at process exit (an `atexit` handler), and
 /// scripts/test also runs `hopscope lab down --prefix hst` when the test run ends, even if the
 /// test process crashed. Privileged tests run one at a time (`--no-parallel`), so tests never
-/// see each other's faults.
+/// see each other's faults. A test that changes the lab other than through `Lab.apply` (deletes
+/// a flow by hand, say) calls `rebuild()` afterwards, since `repair` only undoes named faults.
 actor LabFixture {
     static let shared = LabFixture()
 
