@@ -297,10 +297,15 @@ public final class Lab: Sendable {
         ("busybox", "busybox"), ("dig", "dnsutils"), ("ping", "iputils-ping"), ("conntrack", "conntrack"),
     ]
 
-    /// Throws `LabError.missingTool` naming the first program not found on PATH (or in sbin).
+    /// Throws `LabError.missingTool` naming the first program not found on PATH (or in sbin),
+    /// or `.missingKernelModule` when br_netfilter, which the hybrid security groups need, is
+    /// not loaded.
     public static func requireTools() throws {
         for (tool, package) in requiredTools where findTool(tool) == nil {
             throw LabError.missingTool(tool, package: package)
+        }
+        guard FileManager.default.fileExists(atPath: "/proc/sys/net/bridge/bridge-nf-call-iptables") else {
+            throw LabError.missingKernelModule("br_netfilter")
         }
     }
 
