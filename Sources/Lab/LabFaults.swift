@@ -6,7 +6,7 @@ import HopscopeModel
 /// Faults live in one table (`LabFaults.all`): name, one-line description, what it breaks
 /// (dependencies; the checks that need them are expected to fail, and only those), how to
 /// apply it and how to repair it. Add a fault by adding a row; the row builders below
-/// (`link`, `ovsSetting`, `sysctl`, `missingRules`) cover the common kinds.
+/// (`link`, `ovsSetting`, `sysctl`, `missingRules`, `stoppedDaemon`) cover the common kinds.
 public struct LabFault: Sendable {
     public let name: String
     /// One line, in the operator's words: what is wrong, where.
@@ -65,12 +65,8 @@ public enum LabFaults {
                 let node = r.plan.computeNode
                 try await r.ovs(node, "ovs-ofctl", ["add-flow", node.tunnelBridge, r.configuration.tunnelIDFlow(for: node)], step: "tunnel-flow-missing")
             }),
-        LabFault(
-            name: "dnsmasq-stopped",
-            summary: "the DHCP agent's dnsmasq for the tenant network is not running",
-            breaks: { _ in [.dhcpServer] },
-            apply: { r in try await r.stopDaemon(.dhcpServer) },
-            repair: { r in try await r.startDHCPServer() }),
+        stoppedDaemon("dnsmasq-stopped", "the DHCP agent's dnsmasq for the tenant network is not running",
+                      breaks: { _ in [.dhcpServer] }, role: .dhcpServer),
         LabFault(
             name: "dhcp-host-missing",
             summary: "vm1's MAC address is missing from dnsmasq's DHCP hosts file",
@@ -101,12 +97,8 @@ public enum LabFaults {
         sysctl("router-ip-forward-off", "IP forwarding is off in the router namespace (net.ipv4.ip_forward=0)",
                breaks: { _ in [.routerForwarding] },
                namespace: { $0.router.namespace }, key: "net.ipv4.ip_forward", broken: "0", healthy: "1"),
-        LabFault(
-            name: "upstream-dns-down",
-            summary: "the upstream DNS server dnsmasq forwards to is not running",
-            breaks: { _ in [.upstreamDNS] },
-            apply: { r in try await r.stopDaemon(.upstreamDNS) },
-            repair: { r in try await r.startUpstreamDNS() }),
+        stoppedDaemon("upstream-dns-down", "the upstream DNS server dnsmasq forwards to is not running",
+                      breaks: { _ in [.upstreamDNS] }, role: .upstreamDNS),
         sysctl("br-netfilter-off", "bridged traffic bypasses iptables on compute1 (bridge-nf-call-iptables=0): security groups are silently not applied",
                breaks: { _ in [.securityGroupEnforcement] },
                namespace: { $0.computeNode.namespace }, key: "net.bridge.bridge-nf-call-iptables", broken: "0", healthy: "1"),
@@ -146,18 +138,10 @@ public enum LabFaults {
                 let vm = r.plan.probeInstance
                 try await r.ip(vm.namespace, ["route", "replace", "default", "via", "\(r.plan.network.gateway)", "dev", vm.interface], step: "instance-no-default-route")
             }),
-        LabFault(
-            name: "port-not-in-bridge",
-            summary: "vm1's qvb veth is no longer a port of its qbr bridge",
-            breaks: { [.instance($0.floatingIPInstance.name)] },
-            apply: { r in
-                let vm = r.plan.floatingIPInstance
-                try await r.ip(r.plan.computeNode.namespace, ["link", "set", vm.bridgeVeth, "nomaster"], step: "port-not-in-bridge")
-            },
-            repair: { r in
-                let vm = r.plan.floatingIPInstance
-                try await r.ip(r.plan.computeNode.namespace, ["link", "set", vm.bridgeVeth, "master", vm.linuxBridge], step: "port-not-in-bridge")
-            }),
+        link("port-not-in-bridge", "vm1's qvb veth is no longer a port of its qbr bridge",
+             breaks: { [.instance($0.floatingIPInstance.name)] },
+             namespace: { $0.computeNode.namespace }, device: { $0.floatingIPInstance.bridgeVeth },
+             broken: { _ in ["nomaster"] }, healthy: { ["master", $0.floatingIPInstance.linuxBridge] }),
         LabFault(
             name: "instance-mac-changed",
             summary: "vm1's guest changed its MAC: port security drops its frames (security group IP/MAC rule, br-int table 25)",
@@ -190,14 +174,17 @@ public enum LabFaults {
 
     // MARK: Row builders
 
-    /// A device set administratively down (repair: up).
+    /// One `ip link set DEVICE ...` change: by default the device set administratively down
+    /// (repair: up); `broken` and `healthy` give other settings (`nomaster` / `master qbr…`).
     static func link(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
-                     namespace: @escaping @Sendable (LabPlan) -> String, device: @escaping @Sendable (LabPlan) -> String) -> LabFault {
-        @Sendable func set(_ r: LabRuntime, _ state: String) async throws {
-            try await r.ip(namespace(r.plan), ["link", "set", device(r.plan), state], step: name)
+                     namespace: @escaping @Sendable (LabPlan) -> String, device: @escaping @Sendable (LabPlan) -> String,
+                     broken: @escaping @Sendable (LabPlan) -> [String] = { _ in ["down"] },
+                     healthy: @escaping @Sendable (LabPlan) -> [String] = { _ in ["up"] }) -> LabFault {
+        @Sendable func set(_ r: LabRuntime, _ settings: [String]) async throws {
+            try await r.ip(namespace(r.plan), ["link", "set", device(r.plan)] + settings, step: name)
         }
         return LabFault(name: name, summary: summary, breaks: breaks,
-                        apply: { r in try await set(r, "down") }, repair: { r in try await set(r, "up") })
+                        apply: { r in try await set(r, broken(r.plan)) }, repair: { r in try await set(r, healthy(r.plan)) })
     }
 
     /// One column (or `column:key`) of one compute1 OVSDB record set to a broken value (repair:
@@ -210,6 +197,22 @@ public enum LabFaults {
         }
         return LabFault(name: name, summary: summary, breaks: breaks,
                         apply: { r in try await set(r, broken(r.plan)) }, repair: { r in try await set(r, healthy(r.plan)) })
+    }
+
+    /// One of the lab's dnsmasq daemons stopped by its recorded PID (repair: started again with
+    /// the same command line).
+    static func stoppedDaemon(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
+                              role: LabProcess.Role) -> LabFault {
+        LabFault(name: name, summary: summary, breaks: breaks,
+                 apply: { r in try await r.stopDaemon(role) },
+                 repair: { r in
+                     switch role {
+                     case .dhcpServer: try await r.startDHCPServer()
+                     case .upstreamDNS: try await r.startUpstreamDNS()
+                     case .ovsdbServer, .ovsVswitchd:
+                         throw LabError.setupFailed(step: name, detail: "\(role.rawValue) is restarted only by lab up")
+                     }
+                 })
     }
 
     /// A `net.*` sysctl set to a broken value inside one namespace (repair: the healthy value).
