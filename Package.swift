@@ -27,6 +27,8 @@ let package = Package(
 
         // MARK: Pure modules (no root, no C headers)
         .target(name: "HopscopeModel", swiftSettings: strict),
+        // iptables-save / ipset parsing and the netfilter evaluator; LiveFirewall.swift alone runs commands.
+        .target(name: "Netfilter", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -38,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces",
+                "HopscopeModel", "Namespaces", "Netfilter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -46,10 +48,11 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
+        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netfilter"],
             swiftSettings: strict),
     ]
 )

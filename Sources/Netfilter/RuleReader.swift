@@ -1,0 +1,494 @@
+import HopscopeModel
+
+/// Decodes the words of one rule (after `-A CHAIN`) into clauses and a target.
+///
+/// Options belong to the most recently loaded match module that owns them (as iptables-save
+/// prints them, right after their `-m`); `--sport`/`--dport` after a bare `-p tcp` belong to the
+/// protocol's implicit module, as `iptables-restore` allows.
+struct RuleReader {
+    struct Failure: Error {
+        var column: Int
+        var message: String
+    }
+
+    let tokens: [Token]
+    var i: Int
+    let chains: [String: Int]
+    let family: IPFamily
+
+    init(tokens: [Token], start: Int, chains: [String: Int], family: IPFamily) {
+        self.tokens = tokens
+        self.i = start
+        self.chains = chains
+        self.family = family
+    }
+
+    /// Options each modelled match module owns.
+    static let moduleOptions: [String: Set<String>] = [
+        "tcp": ["--sport", "--source-port", "--dport", "--destination-port", "--tcp-flags", "--syn", "--tcp-option"],
+        "udp": ["--sport", "--source-port", "--dport", "--destination-port"],
+        "icmp": ["--icmp-type"],
+        "icmp6": ["--icmpv6-type"],
+        "multiport": ["--sports", "--source-ports", "--dports", "--destination-ports", "--ports"],
+        "state": ["--state"],
+        "conntrack": ["--ctstate", "--ctstatus", "--ctdir", "--ctproto", "--ctorigsrc", "--ctorigdst", "--ctreplsrc",
+                      "--ctrepldst", "--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport", "--ctexpire"],
+        "mac": ["--mac-source"],
+        "physdev": ["--physdev-in", "--physdev-out", "--physdev-is-in", "--physdev-is-out", "--physdev-is-bridged"],
+        "comment": ["--comment"],
+        "set": ["--match-set", "--set", "--return-nomatch", "--update-counters", "--update-subcounters",
+                "--packets-eq", "--packets-lt", "--packets-gt", "--bytes-eq", "--bytes-lt", "--bytes-gt"],
+        "addrtype": ["--src-type", "--dst-type", "--limit-iface-in", "--limit-iface-out"],
+        "mark": ["--mark"],
+        "connmark": ["--mark"],
+        "iprange": ["--src-range", "--dst-range"],
+        "limit": ["--limit", "--limit-burst"],
+        "owner": ["--uid-owner", "--gid-owner", "--socket-exists", "--suppl-groups"],
+    ]
+
+    mutating func read() throws(Failure) -> ([RuleClause], RuleTarget) {
+        var clauses: [RuleClause] = []
+        clauses.reserveCapacity(tokens.count / 2)
+        var modules: [String] = []
+        var protocolModule: String?
+        var target = RuleTarget.none
+        while i < tokens.count {
+            var negated = false
+            var t = tokens[i]
+            if t.isBang {
+                negated = true
+                i += 1
+                guard i < tokens.count else { throw Failure(column: t.column, message: "'!' at the end of the rule negates nothing") }
+                t = tokens[i]
+            }
+            guard t.isOption else {
+                throw Failure(column: t.column, message: "expected an option such as -s, -m or -j, found '\(t.text)'")
+            }
+            i += 1
+            let option = t.text
+            switch option {
+            case "-j", "--jump", "-g", "--goto":
+                if negated { throw Failure(column: t.column, message: "a target cannot be negated") }
+                target = try readTarget(flag: option, flagToken: t)
+                // iptables-save prints the target last; anything after it belongs to the target.
+                return (clauses, target)
+            case "-m", "--match":
+                if negated { throw Failure(column: t.column, message: "'!' cannot negate -m; put it before the module's option") }
+                let (values, _) = try readValues(for: t, count: 1)
+                modules.append(values[0])
+                clauses.append(RuleClause(option: option, values: values, module: nil, criterion: .loadModule(values[0])))
+            case "-s", "--source", "--src", "-d", "--destination", "--dst":
+                let (values, q) = try readValues(for: t, count: 1)
+                let source = option == "-s" || option == "--source" || option == "--src"
+                let c = try address(values[0], column: tokens[i - 1].column)
+                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: nil,
+                                          criterion: c.map { source ? .source($0) : .destination($0) }
+                                              ?? .unsupported("non-contiguous address mask \(values[0])")))
+            case "-i", "--in-interface", "-o", "--out-interface":
+                let (values, q) = try readValues(for: t, count: 1)
+                let p = InterfacePattern(values[0])
+                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: nil,
+                                          criterion: option.hasPrefix("-i") || option == "--in-interface" ? .inInterface(p) : .outInterface(p)))
+            case "-p", "--protocol":
+                let (values, q) = try readValues(for: t, count: 1)
+                guard let proto = Self.protocolNumber(values[0]) else {
+                    throw Failure(column: tokens[i - 1].column, message: "unknown protocol '\(values[0])' (use a name from /etc/protocols or a number)")
+                }
+                protocolModule = Self.implicitModule(proto)
+                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: nil,
+                                          criterion: .ipProtocol(proto == 0 ? nil : proto)))
+            case "-f", "--fragment":
+                clauses.append(RuleClause(option: option, negated: negated, values: [], module: nil, criterion: .fragment))
+            default:
+                let owner = modules.last { Self.moduleOptions[$0]?.contains(option) ?? true }
+                    ?? protocolModule.flatMap { Self.moduleOptions[$0]?.contains(option) == true ? $0 : nil }
+                guard let owner else {
+                    throw Failure(column: t.column, message: "option \(option) belongs to no loaded match module (add -m MODULE before it)")
+                }
+                let (values, q) = try readValues(for: t, count: nil)
+                let criterion = try decode(module: owner, option: option, values: values, at: t)
+                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: owner, criterion: criterion))
+            }
+        }
+        return (clauses, target)
+    }
+
+    /// Reads the words after an option: exactly `count` when given, else every word up to the next option or `!`.
+    private mutating func readValues(for t: Token, count: Int?) throws(Failure) -> ([String], UInt32) {
+        var values: [String] = []
+        var quoted: UInt32 = 0
+        while i < tokens.count, !tokens[i].isOption, !tokens[i].isBang {
+            if let count, values.count == count { break }
+            if tokens[i].quoted, values.count < 32 { quoted |= 1 << UInt32(values.count) }
+            values.append(tokens[i].text)
+            i += 1
+        }
+        if let count, values.count != count {
+            throw Failure(column: t.column, message: "\(t.text) needs \(count) value\(count == 1 ? "" : "s")")
+        }
+        return (values, quoted)
+    }
+
+    private func expect(_ values: [String], _ n: Int, _ t: Token) throws(Failure) {
+        guard values.count == n else {
+            throw Failure(column: t.column, message: "\(t.text) needs \(n) value\(n == 1 ? "" : "s"), found \(values.count)")
+        }
+    }
+
+    private func address(_ text: String, column: Int) throws(Failure) -> IPPrefix? {
+        if let p = IPPrefix(text) { return p }
+        // A dotted mask that is not contiguous is legal but not modelled.
+        let parts = text.split(separator: "/", maxSplits: 1)
+        if parts.count == 2, IPAddress(parts[0]) != nil, IPAddress(parts[1]) != nil { return nil }
+        throw Failure(column: column, message: "'\(text)' is not an address or prefix")
+    }
+
+    private func decode(module: String, option: String, values: [String], at t: Token) throws(Failure) -> MatchCriterion {
+        let valueColumn = i > 0 ? tokens[i - 1].column : t.column
+        func bad(_ why: String) -> Failure { Failure(column: valueColumn, message: "\(option) \(values.joined(separator: " ")): \(why)") }
+        switch (module, option) {
+        case ("tcp", "--sport"), ("tcp", "--source-port"), ("udp", "--sport"), ("udp", "--source-port"):
+            try expect(values, 1, t)
+            guard let r = Self.portRange(values[0]) else { throw bad("expected a port or PORT:PORT") }
+            return .sourcePort(r)
+        case ("tcp", "--dport"), ("tcp", "--destination-port"), ("udp", "--dport"), ("udp", "--destination-port"):
+            try expect(values, 1, t)
+            guard let r = Self.portRange(values[0]) else { throw bad("expected a port or PORT:PORT") }
+            return .destinationPort(r)
+        case ("tcp", "--tcp-flags"):
+            try expect(values, 2, t)
+            guard let m = Self.tcpFlags(values[0]), let s = Self.tcpFlags(values[1]) else { throw bad("expected flag lists such as FIN,SYN,RST,ACK SYN") }
+            return .tcpFlags(mask: m, set: s)
+        case ("tcp", "--syn"):
+            try expect(values, 0, t)
+            return .tcpFlags(mask: 0x17, set: 0x02)
+        case ("icmp", "--icmp-type"), ("icmp6", "--icmpv6-type"):
+            try expect(values, 1, t)
+            guard let (type, codes) = Self.icmpType(values[0], v6: module == "icmp6") else { throw bad("expected a type number, TYPE/CODE or a type name") }
+            return .icmpType(type: type, codes: codes)
+        case ("multiport", _):
+            try expect(values, 1, t)
+            var ranges: [PortRange] = []
+            for item in values[0].split(separator: ",") {
+                guard let r = Self.portRange(String(item)) else { throw bad("expected ports separated by commas") }
+                ranges.append(r)
+            }
+            let dir: MultiportDirection = option.contains("source") || option == "--sports" ? .source
+                : option == "--ports" ? .either : .destination
+            return .multiport(dir, ranges)
+        case ("state", "--state"), ("conntrack", "--ctstate"):
+            try expect(values, 1, t)
+            var s = ConnectionStates()
+            for name in values[0].split(separator: ",") {
+                guard let v = ConnectionStates.names.first(where: { $0.0 == name })?.1 else { throw bad("unknown state '\(name)'") }
+                s.insert(v)
+            }
+            return .connectionState(s)
+        case ("conntrack", "--ctstatus"):
+            try expect(values, 1, t)
+            var s = ConnectionStatus()
+            for name in values[0].split(separator: ",") {
+                guard let v = ConnectionStatus.names.first(where: { $0.0 == name })?.1 else { throw bad("unknown status '\(name)'") }
+                s.formUnion(v)
+            }
+            return .connectionStatus(s)
+        case ("conntrack", "--ctdir"):
+            try expect(values, 1, t)
+            switch values[0] {
+            case "ORIGINAL": return .connectionDirectionReply(false)
+            case "REPLY": return .connectionDirectionReply(true)
+            default: throw bad("expected ORIGINAL or REPLY")
+            }
+        case ("mac", "--mac-source"):
+            try expect(values, 1, t)
+            guard let m = MACAddress(values[0]) else { throw bad("expected a MAC address") }
+            return .macSource(m)
+        case ("physdev", "--physdev-in"):
+            try expect(values, 1, t)
+            return .physdevIn(InterfacePattern(values[0]))
+        case ("physdev", "--physdev-out"):
+            try expect(values, 1, t)
+            return .physdevOut(InterfacePattern(values[0]))
+        case ("physdev", "--physdev-is-in"): try expect(values, 0, t); return .physdevIsIn
+        case ("physdev", "--physdev-is-out"): try expect(values, 0, t); return .physdevIsOut
+        case ("physdev", "--physdev-is-bridged"): try expect(values, 0, t); return .physdevIsBridged
+        case ("comment", "--comment"):
+            try expect(values, 1, t)
+            return .comment(values[0])
+        case ("set", "--match-set"), ("set", "--set"):
+            try expect(values, 2, t)
+            var flags: [Bool] = []
+            for f in values[1].split(separator: ",") {
+                guard f == "src" || f == "dst" else { throw bad("set dimensions are src or dst") }
+                flags.append(f == "src")
+            }
+            return .ipset(name: values[0], sourceFlags: flags)
+        case ("set", "--update-counters"), ("set", "--update-subcounters"):
+            // Only decides whether the set's counters move; never whether the rule matches.
+            try expect(values, 0, t)
+            return .loadModule("set")
+        case ("addrtype", "--src-type"), ("addrtype", "--dst-type"):
+            try expect(values, 1, t)
+            var types = AddressTypes()
+            for name in values[0].split(separator: ",") {
+                guard let idx = AddressTypes.names.firstIndex(of: String(name)) else { throw bad("unknown address type '\(name)'") }
+                types.insert(AddressTypes(rawValue: 1 << UInt16(idx)))
+            }
+            return .addressType(source: option == "--src-type", types)
+        case ("addrtype", "--limit-iface-in"), ("addrtype", "--limit-iface-out"):
+            try expect(values, 0, t)
+            return .addressTypeLimitInterface(input: option.hasSuffix("in"))
+        case ("mark", "--mark"), ("connmark", "--mark"):
+            try expect(values, 1, t)
+            guard let (v, m) = Self.valueMask(values[0]) else { throw bad("expected VALUE[/MASK]") }
+            return module == "mark" ? .mark(value: v, mask: m) : .connectionMark(value: v, mask: m)
+        case ("iprange", _):
+            try expect(values, 1, t)
+            let ends = values[0].split(separator: "-", maxSplits: 1)
+            guard ends.count == 2, let lo = IPAddress(ends[0]), let hi = IPAddress(ends[1]) else { throw bad("expected ADDR-ADDR") }
+            return .addressRange(source: option == "--src-range", low: lo, high: hi)
+        case ("limit", _):
+            return .rateLimit
+        case ("owner", _):
+            return .owner(kind: String(option.dropFirst(2)), value: values.first ?? "")
+        default:
+            let what = Self.moduleOptions[module] == nil ? "match module '\(module)'" : "option \(option) of module '\(module)'"
+            return .unsupported("\(what) is not modelled")
+        }
+    }
+
+    private mutating func readTarget(flag: String, flagToken: Token) throws(Failure) -> RuleTarget {
+        guard i < tokens.count, !tokens[i].isOption else {
+            throw Failure(column: flagToken.column, message: "\(flag) needs a target or chain name")
+        }
+        let name = tokens[i].text
+        i += 1
+        var options: [RuleClause] = []
+        while i < tokens.count {
+            var negated = false
+            var t = tokens[i]
+            if t.isBang, i + 1 < tokens.count { negated = true; i += 1; t = tokens[i] }
+            guard t.isOption else {
+                throw Failure(column: t.column, message: "expected a target option after \(name), found '\(t.text)'")
+            }
+            i += 1
+            let (values, q) = try readValues(for: t, count: nil)
+            options.append(RuleClause(option: t.text, negated: negated, values: values, quotedValues: q, module: nil, criterion: .loadModule(name)))
+        }
+        let isGoto = flag == "-g" || flag == "--goto"
+        let action = try targetAction(name: name, options: options, isGoto: isGoto, column: flagToken.column)
+        return RuleTarget(flag: flag, name: name, options: options, action: action)
+    }
+
+    private func targetAction(name: String, options: [RuleClause], isGoto: Bool, column: Int) throws(Failure) -> TargetAction {
+        func value(_ o: String) -> String? { options.first { $0.option == o }?.values.first }
+        func has(_ o: String) -> Bool { options.contains { $0.option == o } }
+        func bad(_ why: String) -> Failure { Failure(column: column, message: "\(name): \(why)") }
+        let known: [String: Set<String>] = [
+            "ACCEPT": [], "DROP": [], "RETURN": [], "NOTRACK": [],
+            "REJECT": ["--reject-with"],
+            "SNAT": ["--to-source", "--random", "--random-fully", "--persistent"],
+            "DNAT": ["--to-destination", "--random", "--persistent"],
+            "MASQUERADE": ["--to-ports", "--random", "--random-fully"],
+            "REDIRECT": ["--to-ports", "--random"],
+            "MARK": ["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark"],
+            "CONNMARK": ["--set-xmark", "--set-mark", "--save-mark", "--restore-mark", "--nfmask", "--ctmask", "--mask",
+                         "--and-mark", "--or-mark", "--xor-mark"],
+            "CHECKSUM": ["--checksum-fill"],
+            "LOG": ["--log-prefix", "--log-level", "--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid", "--log-macdecode"],
+            "CT": ["--notrack", "--zone", "--zone-orig", "--zone-reply", "--helper", "--ctevents", "--expevents", "--timeout"],
+        ]
+        if chains[name] != nil {
+            guard options.isEmpty else { throw bad("a jump to a chain takes no options") }
+            return isGoto ? .goto(name) : .jump(name)
+        }
+        guard let allowed = known[name] else {
+            return .unsupported(isGoto ? "goto to '\(name)', which this table does not declare" : "target \(name) is not modelled")
+        }
+        // `-g ACCEPT` is legal and acts as `-j ACCEPT`: verdicts ignore the goto flag.
+        if isGoto && !["ACCEPT", "DROP", "RETURN"].contains(name) { throw bad("-g needs a user chain of this table") }
+        if let o = options.first(where: { !allowed.contains($0.option) }) {
+            return .unsupported("option \(o.option) of target \(name) is not modelled")
+        }
+        switch name {
+        case "ACCEPT": return .accept
+        case "DROP": return .drop
+        case "RETURN": return .returnFromChain
+        case "REJECT": return .reject(value("--reject-with"))
+        case "NOTRACK": return .notrack
+        case "SNAT", "DNAT":
+            let o = name == "SNAT" ? "--to-source" : "--to-destination"
+            guard let spec = value(o), var r = Self.natRange(spec) else { throw bad("\(o) needs ADDR[-ADDR][:PORT[-PORT]]") }
+            r.randomizesPorts = has("--random-fully") || has("--random")
+            return name == "SNAT" ? .snat(r) : .dnat(r)
+        case "MASQUERADE", "REDIRECT":
+            var ports: PortRange?
+            if let p = value("--to-ports") {
+                guard let r = Self.portRange(p.replacingOccurrences(of: "-", with: ":")) else { throw bad("--to-ports needs PORT[-PORT]") }
+                ports = r
+            }
+            return name == "MASQUERADE" ? .masquerade(ports: ports) : .redirect(ports: ports)
+        case "MARK":
+            guard let o = options.first, let v = o.values.first, let (value, mask) = Self.valueMask(v) else { throw bad("needs --set-xmark VALUE[/MASK]") }
+            return .mark(Self.markChange(o.option, value, mask, hadMask: v.contains("/")))
+        case "CONNMARK":
+            func mask(_ o: String) throws(Failure) -> UInt32? {
+                guard let v = value(o) else { return nil }
+                guard let (m, _) = Self.valueMask(v) else { throw bad("\(o) needs a number") }
+                return m
+            }
+            let common = try mask("--mask")
+            if has("--save-mark") {
+                return .connectionMark(.save(nfmask: try mask("--nfmask") ?? common ?? .max, ctmask: try mask("--ctmask") ?? common ?? .max))
+            }
+            if has("--restore-mark") {
+                return .connectionMark(.restore(nfmask: try mask("--nfmask") ?? common ?? .max, ctmask: try mask("--ctmask") ?? common ?? .max))
+            }
+            guard let o = options.first, let v = o.values.first, let (value, m) = Self.valueMask(v) else { throw bad("needs --set-xmark, --save-mark or --restore-mark") }
+            return .connectionMark(.set(Self.markChange(o.option, value, m, hadMask: v.contains("/"))))
+        case "CHECKSUM": return .checksumFill
+        case "LOG": return .log
+        case "CT":
+            if has("--notrack") { return .notrack }
+            var zone: UInt16?
+            if let z = value("--zone") {
+                guard let n = UInt16(z) else { return .unsupported("CT --zone \(z) (a mark-derived zone) is not modelled") }
+                zone = n
+            }
+            return .conntrackTemplate(zone: zone)
+        default: return .unsupported("target \(name) is not modelled")
+        }
+    }
+
+    // MARK: Value syntax
+
+    static func markChange(_ option: String, _ value: UInt32, _ mask: UInt32, hadMask: Bool) -> MarkChange {
+        switch option {
+        case "--set-mark": return MarkChange(clear: (hadMask ? mask : .max) | value, xor: value)
+        case "--and-mark": return MarkChange(clear: ~value, xor: 0)
+        case "--or-mark": return MarkChange(clear: value, xor: value)
+        case "--xor-mark": return MarkChange(clear: 0, xor: value)
+        default: return MarkChange(clear: hadMask ? mask : .max, xor: value)
+        }
+    }
+
+    static func number(_ s: Substring) -> UInt32? {
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt32(s.dropFirst(2), radix: 16) }
+        return UInt32(s)
+    }
+
+    /// `VALUE[/MASK]`; the mask defaults to all ones.
+    static func valueMask(_ s: String) -> (UInt32, UInt32)? {
+        let parts = s.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let v = number(parts[0]) else { return nil }
+        if parts.count == 1 { return (v, .max) }
+        guard let m = number(parts[1]) else { return nil }
+        return (v, m)
+    }
+
+    static let serviceNames: [String: UInt16] = [
+        "ssh": 22, "http": 80, "https": 443, "domain": 53, "bootps": 67, "bootpc": 68, "ntp": 123, "telnet": 23, "ftp": 21, "smtp": 25,
+    ]
+
+    /// `PORT`, `PORT:PORT`, `:PORT` or `PORT:`.
+    static func portRange(_ s: String) -> PortRange? {
+        func port(_ p: Substring, default d: UInt16) -> UInt16? { p.isEmpty ? d : (UInt16(p) ?? serviceNames[String(p)]) }
+        let parts = s.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let lo = port(parts[0], default: 0) else { return nil }
+        if parts.count == 1 { return parts[0].isEmpty ? nil : PortRange(lo, lo) }
+        guard let hi = port(parts[1], default: .max), lo <= hi else { return nil }
+        return PortRange(lo, hi)
+    }
+
+    static let protocolNames: [String: UInt8] = [
+        "all": 0, "tcp": 6, "udp": 17, "udplite": 136, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "esp": 50, "ah": 51,
+        "sctp": 132, "mh": 135, "gre": 47, "vrrp": 112, "igmp": 2, "ipip": 4, "ospf": 89, "pim": 103,
+    ]
+
+    static func protocolNumber(_ s: String) -> UInt8? { protocolNames[s.lowercased()] ?? UInt8(s) }
+
+    static func implicitModule(_ proto: UInt8) -> String? {
+        switch proto {
+        case 6: "tcp"
+        case 17: "udp"
+        case 1: "icmp"
+        case 58: "icmp6"
+        default: nil
+        }
+    }
+
+    static let tcpFlagNames: [String: UInt8] = [
+        "FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10, "URG": 0x20, "ECE": 0x40, "CWR": 0x80, "ALL": 0xFF, "NONE": 0,
+    ]
+
+    static func tcpFlags(_ s: String) -> UInt8? {
+        var v: UInt8 = 0
+        for name in s.split(separator: ",") {
+            guard let b = tcpFlagNames[String(name).uppercased()] else { return nil }
+            v |= b
+        }
+        return v
+    }
+
+    static let icmpNames: [String: (UInt8, UInt8?)] = [
+        "echo-reply": (0, nil), "pong": (0, nil), "destination-unreachable": (3, nil), "network-unreachable": (3, 0),
+        "host-unreachable": (3, 1), "protocol-unreachable": (3, 2), "port-unreachable": (3, 3), "fragmentation-needed": (3, 4),
+        "source-quench": (4, nil), "redirect": (5, nil), "echo-request": (8, nil), "ping": (8, nil), "router-advertisement": (9, nil),
+        "router-solicitation": (10, nil), "time-exceeded": (11, nil), "ttl-exceeded": (11, nil), "parameter-problem": (12, nil),
+        "timestamp-request": (13, nil), "timestamp-reply": (14, nil),
+    ]
+    static let icmp6Names: [String: (UInt8, UInt8?)] = [
+        "destination-unreachable": (1, nil), "packet-too-big": (2, nil), "time-exceeded": (3, nil), "parameter-problem": (4, nil),
+        "echo-request": (128, nil), "echo-reply": (129, nil), "router-solicitation": (133, nil), "router-advertisement": (134, nil),
+        "neighbour-solicitation": (135, nil), "neighbor-solicitation": (135, nil), "neighbour-advertisement": (136, nil),
+        "neighbor-advertisement": (136, nil), "redirect": (137, nil),
+    ]
+
+    /// `any`, `TYPE`, `TYPE/CODE` or a name; a type alone matches every code.
+    static func icmpType(_ s: String, v6: Bool) -> (UInt8?, ClosedRange<UInt8>)? {
+        if s == "any" { return (nil, 0...255) }
+        if let (t, c) = (v6 ? icmp6Names : icmpNames)[s] { return (t, c.map { $0...$0 } ?? 0...255) }
+        let parts = s.split(separator: "/", maxSplits: 1)
+        guard let t = UInt8(parts[0]) else { return nil }
+        if parts.count == 1 { return (t, 0...255) }
+        guard let c = UInt8(parts[1]) else { return nil }
+        return (t, c...c)
+    }
+
+    /// `ADDR[-ADDR][:PORT[-PORT]]` (IPv6 addresses in brackets when a port follows).
+    static func natRange(_ s: String) -> NATRange? {
+        var addrPart = Substring(s)
+        var portPart: Substring?
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]") else { return nil }
+            addrPart = s[s.index(after: s.startIndex)..<close]
+            let rest = s[s.index(after: close)...]
+            if rest.hasPrefix(":") { portPart = rest.dropFirst() } else if !rest.isEmpty { return nil }
+        } else if s.filter({ $0 == ":" }).count == 1 {
+            let parts = s.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            addrPart = parts[0]
+            portPart = parts[1]
+        } else if s.hasPrefix(":") {
+            addrPart = ""
+            portPart = s.dropFirst()
+        }
+        var low: IPAddress?, high: IPAddress?
+        if !addrPart.isEmpty {
+            let ends = addrPart.split(separator: "-", maxSplits: 1)
+            guard let l = IPAddress(ends[0]) else { return nil }
+            low = l
+            if ends.count == 2 {
+                guard let h = IPAddress(ends[1]) else { return nil }
+                high = h
+            } else {
+                high = l
+            }
+        }
+        var ports: PortRange?
+        if let portPart {
+            guard let r = portRange(portPart.replacingOccurrences(of: "-", with: ":")) else { return nil }
+            ports = r
+        }
+        return NATRange(low: low, high: high, ports: ports)
+    }
+}
