@@ -92,7 +92,7 @@ struct CompiledRuleset: Sendable {
                 }
                 let policyRef = c.policy.map {
                     FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: 0,
-                                          text: ":\(c.name) \($0)", comment: nil, counters: c.counters, lineNumber: c.lineNumber)
+                                          text: ":\(c.name) \($0)", specification: "policy \($0)", comment: nil, counters: c.counters, lineNumber: c.lineNumber)
                 }
                 return Chain(name: c.name, policy: c.policy, rules: c.rules, targets: targets, policyReference: policyRef)
             }

@@ -136,6 +136,8 @@ public struct FirewallRuleReference: Hashable, Sendable, Codable, CustomStringCo
     public var position: Int
     /// The rule as `iptables-save` prints it (without counters), or the policy line `:CHAIN POLICY`.
     public var text: String
+    /// What the rule does, without `-A CHAIN` and its comment: `-p tcp -m tcp --dport 22 -j RETURN`.
+    public var specification: String
     public var comment: String?
     public var counters: PacketCounters?
     /// Line in the dump (0 when unknown).

@@ -456,7 +456,7 @@ struct TraceRun {
         if id.rule < 0 { return chain.policyReference }
         let rule = chain.rules[id.rule]
         return FirewallRuleReference(family: compiled.family, table: id.table, chain: chain.name, position: id.rule + 1,
-                                     text: rule.ruleText, comment: rule.comment, counters: rule.counters, lineNumber: rule.lineNumber)
+                                     text: rule.ruleText, specification: rule.specificationText, comment: rule.comment, counters: rule.counters, lineNumber: rule.lineNumber)
     }
 
     func result() -> FirewallTrace {
