@@ -48,11 +48,13 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
-        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel"], swiftSettings: strict),
+        // Neutron-shaped iptables rules shared by the netfilter unit tests, the counter oracle and the benchmark.
+        .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
+        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Netfilter"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netfilter", "NetfilterTestSupport"],
             swiftSettings: strict),
     ]
 )

@@ -1,17 +1,18 @@
 import Foundation
 import HopscopeModel
 @testable import Netfilter
+import NetfilterTestSupport
 import Testing
 
 /// Fixture ruleset + packet + traversal -> verdict and deciding rule.
 @Suite struct ComputeNodeSecurityGroupTests {
     let evaluator: FirewallEvaluator
-    let vm1Tap = "tap\(NeutronFixtures.vm1Port)d", vm1Qvb = "qvb\(NeutronFixtures.vm1Port)d", vm1Bridge = "qbr\(NeutronFixtures.vm1Port)d"
-    let vm2Tap = "tap\(NeutronFixtures.vm2Port)d", vm2Qvb = "qvb\(NeutronFixtures.vm2Port)d"
+    let vm1Tap = "tap\(NeutronRules.vm1.id10)d", vm1Qvb = "qvb\(NeutronRules.vm1.id10)d", vm1Bridge = "qbr\(NeutronRules.vm1.id10)d"
+    let vm2Tap = "tap\(NeutronRules.vm2.id10)d", vm2Qvb = "qvb\(NeutronRules.vm2.id10)d"
 
     init() throws {
-        evaluator = FirewallEvaluator(ipv4: try FirewallRuleset.parse(NeutronFixtures.computeFilter),
-                                      ipsets: try IPSetDump.parse(NeutronFixtures.ipsets))
+        evaluator = FirewallEvaluator(ipv4: try FirewallRuleset.parse(NeutronRules.computeNode),
+                                      ipsets: try IPSetDump.parse(NeutronRules.remoteGroupIPSets))
     }
 
     /// From vm1 out through its bridge to the integration bridge.
