@@ -45,6 +45,13 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Benchmarks (scripts/bench/*), printed figures with ratios against the peer tool.
+        .executableTarget(
+            name: "netfilter-bench",
+            dependencies: ["Netfilter", "Namespaces", "HopscopeModel", "NetfilterTestSupport"],
+            path: "Benchmarks/NetfilterBench",
+            swiftSettings: strict),
+
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),

@@ -61,43 +61,123 @@ public struct FirewallEvaluator: Sendable {
 
 // MARK: Compiled form
 
-/// Chains of one ruleset indexed per table, with jumps resolved to chain indices.
-struct CompiledRuleset: Sendable {
-    struct Chain: Sendable {
-        var name: String
-        var policy: String?
-        var rules: [FirewallRule]
-        var targets: [Int]  // chain index for jump/goto, -1 otherwise
-        var policyReference: FirewallRuleReference?
+/// The chains of one ruleset in the form a trace walks: class-held (a trace never copies rule
+/// values), jumps resolved to chain indices, evidence prebuilt, and per long chain an index of
+/// rules by the exact interface or bridge port they require, so a trace visits only the rules
+/// that can match (the kernel's linear order is kept). Immutable after init.
+final class CompiledRuleset: Sendable {
+    struct Clause: Sendable {
+        let criterion: MatchCriterion
+        let negated: Bool
     }
-    struct Table: Sendable {
-        var name: String
-        var chains: [Chain]
-        var index: [String: Int]
+    final class Rule: Sendable {
+        let clauses: [Clause]
+        let action: TargetAction
+        /// Chain index for jump and goto, -1 otherwise.
+        let targetChain: Int
+        let reference: FirewallRuleReference
+        init(clauses: [Clause], action: TargetAction, targetChain: Int, reference: FirewallRuleReference) {
+            self.clauses = clauses; self.action = action; self.targetChain = targetChain; self.reference = reference
+        }
     }
-    var family: IPFamily
-    var tables: [String: Table] = [:]
+    /// Interface fields a rule can require exactly (`-i tap1`, `--physdev-out tap1`).
+    enum GuardField: UInt8, Sendable, CaseIterable { case inInterface, outInterface, physdevIn, physdevOut }
+    struct GuardKey: Hashable, Sendable {
+        let field: GuardField
+        let name: String
+    }
+    final class Chain: Sendable {
+        let name: String
+        let policy: String?
+        let rules: [Rule]
+        let policyReference: FirewallRuleReference?
+        /// Rule indices (ascending) by the exact interface they require; nil for short chains.
+        let guarded: [GuardKey: [Int32]]?
+        /// Rule indices (ascending) without such a requirement.
+        let unguarded: [Int32]
+        let guardFields: [GuardField]
+
+        init(name: String, policy: String?, rules: [Rule], policyReference: FirewallRuleReference?) {
+            self.name = name
+            self.policy = policy
+            self.rules = rules
+            self.policyReference = policyReference
+            guard rules.count >= 16 else {
+                guarded = nil; unguarded = []; guardFields = []
+                return
+            }
+            var g: [GuardKey: [Int32]] = [:]
+            var u: [Int32] = []
+            var fields = Set<GuardField>()
+            for (i, r) in rules.enumerated() {
+                if let key = Chain.guardKey(r) {
+                    g[key, default: []].append(Int32(i))
+                    fields.insert(key.field)
+                } else {
+                    u.append(Int32(i))
+                }
+            }
+            guarded = g
+            unguarded = u
+            guardFields = GuardField.allCases.filter { fields.contains($0) }
+        }
+
+        /// The first exact, non-negated interface the rule requires: a rule cannot match a
+        /// packet whose interface differs, whatever its other clauses say.
+        static func guardKey(_ r: Rule) -> GuardKey? {
+            for c in r.clauses where !c.negated {
+                switch c.criterion {
+                case .inInterface(let p) where !p.isWildcard: return GuardKey(field: .inInterface, name: p.stem)
+                case .outInterface(let p) where !p.isWildcard: return GuardKey(field: .outInterface, name: p.stem)
+                case .physdevIn(let p) where !p.isWildcard: return GuardKey(field: .physdevIn, name: p.stem)
+                case .physdevOut(let p) where !p.isWildcard: return GuardKey(field: .physdevOut, name: p.stem)
+                default: continue
+                }
+            }
+            return nil
+        }
+    }
+    final class Table: Sendable {
+        let name: String
+        let chains: [Chain]
+        let index: [String: Int]
+        init(name: String, chains: [Chain], index: [String: Int]) { self.name = name; self.chains = chains; self.index = index }
+    }
+
+    let family: IPFamily
+    let tables: [String: Table]
 
     init(_ r: FirewallRuleset) {
         family = r.family
+        var tables: [String: Table] = [:]
         for t in r.tables {
             var index: [String: Int] = [:]
             for (i, c) in t.chains.enumerated() { index[c.name] = i }
             let chains = t.chains.map { c -> Chain in
-                let targets = c.rules.map { rule -> Int in
+                let rules = c.rules.map { rule -> Rule in
+                    var target = -1
                     switch rule.target.action {
-                    case .jump(let n), .goto(let n): index[n] ?? -1
-                    default: -1
+                    case .jump(let n), .goto(let n): target = index[n] ?? -1
+                    default: break
                     }
+                    let ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
+                                                    text: rule.ruleText, specification: rule.specificationText, comment: rule.comment,
+                                                    counters: rule.counters, lineNumber: rule.lineNumber)
+                    return Rule(clauses: rule.clauses.compactMap {
+                        if case .loadModule = $0.criterion { return nil }
+                        if case .comment = $0.criterion { return nil }
+                        return Clause(criterion: $0.criterion, negated: $0.negated)
+                    }, action: rule.target.action, targetChain: target, reference: ref)
                 }
                 let policyRef = c.policy.map {
                     FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: 0,
                                           text: ":\(c.name) \($0)", specification: "policy \($0)", comment: nil, counters: c.counters, lineNumber: c.lineNumber)
                 }
-                return Chain(name: c.name, policy: c.policy, rules: c.rules, targets: targets, policyReference: policyRef)
+                return Chain(name: c.name, policy: c.policy, rules: rules, policyReference: policyRef)
             }
             tables[t.name] = Table(name: t.name, chains: chains, index: index)
         }
+        self.tables = tables
     }
 }
 

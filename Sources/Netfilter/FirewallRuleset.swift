@@ -133,8 +133,14 @@ public struct FirewallRule: Hashable, Sendable {
         return found.isEmpty ? nil : found.joined(separator: "; ")
     }
 
-    /// The rule without its counters: `-A CHAIN ...`, as `iptables-save` without `-c` prints it.
-    public var ruleText: String { formatted(withCounters: false) }
+    /// The rule without its counters: `-A CHAIN ...`, as `iptables-save` without `-c` prints it
+    /// (the dump's own text when it has one).
+    public var ruleText: String {
+        guard counters != nil, text.hasPrefix("["), let close = text.firstIndex(of: "]") else {
+            return text.isEmpty ? formatted(withCounters: false) : text
+        }
+        return String(text[text.index(after: close)...].drop { $0 == " " })
+    }
 
     /// The rule's matches and target without `-A CHAIN` and without comment clauses: what the rule does.
     public var specificationText: String {
@@ -171,8 +177,15 @@ public struct RuleClause: Hashable, Sendable {
     /// The option as written: `-s`, `-m`, `--dport`, `--physdev-is-bridged`.
     public var option: String
     public var negated: Bool
+    /// The first word after the option (most options take one), unquoted.
+    public var value: String?
+    /// Any further words (`--match-set NAME src`, `--tcp-flags MASK COMP`).
+    public var moreValues: [String]
     /// The words after the option, unquoted.
-    public var values: [String]
+    public var values: [String] {
+        guard let value else { return [] }
+        return moreValues.isEmpty ? [value] : [value] + moreValues
+    }
     /// Bit i set when value i was quoted in the dump (so printing keeps the quotes).
     public var quotedValues: UInt32
     /// The match module this option belongs to (`tcp`, `physdev`, ...), nil for built-in options.
@@ -183,7 +196,8 @@ public struct RuleClause: Hashable, Sendable {
     public init(option: String, negated: Bool = false, values: [String], quotedValues: UInt32 = 0, module: String?, criterion: MatchCriterion) {
         self.option = option
         self.negated = negated
-        self.values = values
+        self.value = values.first
+        self.moreValues = values.count > 1 ? Array(values.dropFirst()) : []
         self.quotedValues = quotedValues
         self.module = module
         self.criterion = criterion
@@ -191,8 +205,10 @@ public struct RuleClause: Hashable, Sendable {
 
     public func formatted() -> String {
         var s = negated ? "! " + option : option
-        for (i, v) in values.enumerated() {
-            s += " " + RuleWord.quotedIfNeeded(v, wasQuoted: quotedValues & (1 << UInt32(min(i, 31))) != 0)
+        guard let value else { return s }
+        s += " " + RuleWord.quotedIfNeeded(value, wasQuoted: quotedValues & 1 != 0)
+        for (i, v) in moreValues.enumerated() {
+            s += " " + RuleWord.quotedIfNeeded(v, wasQuoted: quotedValues & (1 << UInt32(min(i + 1, 31))) != 0)
         }
         return s
     }

@@ -52,9 +52,10 @@ struct Token {
     var isBang: Bool { !quoted && text == "!" }
     /// True for `-x` / `--xyz` words that start an option (a quoted word never does).
     var isOption: Bool {
-        guard !quoted, let f = text.utf8.first, f == UInt8(ascii: "-") else { return false }
-        let u = Array(text.utf8.prefix(2))
-        return u.count == 2 && !(u[1] >= UInt8(ascii: "0") && u[1] <= UInt8(ascii: "9"))
+        guard !quoted else { return false }
+        var it = text.utf8.makeIterator()
+        guard it.next() == UInt8(ascii: "-"), let second = it.next() else { return false }
+        return !(second >= UInt8(ascii: "0") && second <= UInt8(ascii: "9"))
     }
 }
 
@@ -78,7 +79,8 @@ struct IptablesSaveParser {
         var tables: [FirewallTable] = []
         var open: OpenTable?
         var lineNumber = 0
-        var pendingRules: [(Int, String, [Token], PacketCounters?)] = []
+        var tokens: [Token] = []
+        tokens.reserveCapacity(32)
         let buf = Array(text.utf8)
         do {
             var start = 0
@@ -121,9 +123,7 @@ struct IptablesSaveParser {
                         try fail(lineNumber, 1, "COMMIT outside a table", lineText())
                         continue
                     }
-                    var o2 = o
-                    try attach(&pendingRules, to: &o2)
-                    tables.append(o2.table)
+                    tables.append(o.table)
                     open = nil
                 default:
                     guard open != nil else {
@@ -141,58 +141,54 @@ struct IptablesSaveParser {
                         counters = c
                         body = line[(close + 1)...]
                     }
-                    let tokens = try tokenize(body, columnOffset: body.startIndex - line.startIndex, lineNumber: lineNumber, lineText: lineText)
-                    pendingRules.append((lineNumber, lineText(), tokens, counters))
+                    try tokenize(body, into: &tokens, columnOffset: body.startIndex - line.startIndex, lineNumber: lineNumber, lineText: lineText)
+                    try addRule(tokens, lineNumber: lineNumber, text: lineText(), counters: counters, to: &open!)
                 }
             }
         }
-        if var o = open {
-            try attach(&pendingRules, to: &o)
+        if let o = open {
             tables.append(o.table)
             try fail(lineNumber, 1, "table \(o.table.name) was not closed with COMMIT", "")
         }
         return FirewallRuleset(family: family ?? .ipv4, tables: tables)
     }
 
-    /// Turns the rule lines of one table into rules, once all its chains are known (a rule may
-    /// jump to a chain declared after it in hand-written files).
-    private mutating func attach(_ pending: inout [(Int, String, [Token], PacketCounters?)], to open: inout OpenTable) throws {
-        defer { pending.removeAll(keepingCapacity: true) }
+    /// Decodes one rule line into its chain. Chains are declared before rules in every
+    /// iptables-save dump (iptables-restore wants them so), so jumps resolve as rules arrive.
+    private mutating func addRule(_ tokens: [Token], lineNumber: Int, text: String, counters: PacketCounters?, to open: inout OpenTable) throws {
         let chainNames = open.chainIndex
-        for (lineNumber, text, tokens, counters) in pending {
-            do {
-                guard let a = tokens.first else { continue }
-                guard !a.quoted, a.text == "-A" || a.text == "--append" else {
-                    throw FirewallParseError(line: lineNumber, column: a.column, message: "expected -A CHAIN at the start of a rule, found '\(a.text)'", lineText: text)
-                }
-                guard tokens.count >= 2 else {
-                    throw FirewallParseError(line: lineNumber, column: a.column, message: "-A needs a chain name", lineText: text)
-                }
-                let chainName = tokens[1].text
-                guard let ci = chainNames[chainName] else {
-                    throw FirewallParseError(line: lineNumber, column: tokens[1].column,
-                                             message: "rule appends to chain '\(chainName)', which this table does not declare", lineText: text)
-                }
-                let position = open.table.chains[ci].rules.count + 1
-                do {
-                    var reader = RuleReader(tokens: tokens, start: 2, chains: chainNames, family: family ?? .ipv4)
-                    let (clauses, target) = try reader.read()
-                    open.table.chains[ci].rules.append(FirewallRule(
-                        table: open.table.name, chain: chainName, position: position, lineNumber: lineNumber,
-                        counters: counters, text: text, clauses: clauses, target: target))
-                } catch {
-                    let err = FirewallParseError(line: lineNumber, column: error.column, message: error.message, lineText: text)
-                    guard recovering else { throw err }
-                    problems.append(err)
-                    open.table.chains[ci].rules.append(FirewallRule(
-                        table: open.table.name, chain: chainName, position: position, lineNumber: lineNumber,
-                        counters: counters, text: text, clauses: [],
-                        target: RuleTarget(flag: nil, name: "", action: .unsupported("the rule did not parse: \(error.message)"))))
-                }
-            } catch let e as FirewallParseError {
-                guard recovering else { throw e }
-                problems.append(e)
+        do {
+            guard let a = tokens.first else { return }
+            guard !a.quoted, a.text == "-A" || a.text == "--append" else {
+                throw FirewallParseError(line: lineNumber, column: a.column, message: "expected -A CHAIN at the start of a rule, found '\(a.text)'", lineText: text)
             }
+            guard tokens.count >= 2 else {
+                throw FirewallParseError(line: lineNumber, column: a.column, message: "-A needs a chain name", lineText: text)
+            }
+            let chainName = tokens[1].text
+            guard let ci = chainNames[chainName] else {
+                throw FirewallParseError(line: lineNumber, column: tokens[1].column,
+                                         message: "rule appends to chain '\(chainName)', which this table does not declare", lineText: text)
+            }
+            let position = open.table.chains[ci].rules.count + 1
+            do {
+                var reader = RuleReader(tokens: tokens, start: 2, chains: chainNames, family: family ?? .ipv4)
+                let (clauses, target) = try reader.read()
+                open.table.chains[ci].rules.append(FirewallRule(
+                    table: open.table.name, chain: chainName, position: position, lineNumber: lineNumber,
+                    counters: counters, text: text, clauses: clauses, target: target))
+            } catch {
+                let err = FirewallParseError(line: lineNumber, column: error.column, message: error.message, lineText: text)
+                guard recovering else { throw err }
+                problems.append(err)
+                open.table.chains[ci].rules.append(FirewallRule(
+                    table: open.table.name, chain: chainName, position: position, lineNumber: lineNumber,
+                    counters: counters, text: text, clauses: [],
+                    target: RuleTarget(flag: nil, name: "", action: .unsupported("the rule did not parse: \(error.message)"))))
+            }
+        } catch let e as FirewallParseError {
+            guard recovering else { throw e }
+            problems.append(e)
         }
     }
 
@@ -256,10 +252,9 @@ struct IptablesSaveParser {
 
     /// Splits a rule line into words the way `iptables-restore` does: spaces separate words,
     /// double quotes group them, a backslash escapes the next character inside quotes.
-    private func tokenize(_ slice: ArraySlice<UInt8>, columnOffset: Int, lineNumber: Int, lineText: () -> String) throws -> [Token] {
-        var tokens: [Token] = []
-        tokens.reserveCapacity(16)
-        return try slice.withUnsafeBufferPointer { b in
+    private func tokenize(_ slice: ArraySlice<UInt8>, into tokens: inout [Token], columnOffset: Int, lineNumber: Int, lineText: () -> String) throws {
+        tokens.removeAll(keepingCapacity: true)
+        try slice.withUnsafeBufferPointer { b in
         var i = 0
         let n = b.count
         while i < n {
@@ -288,7 +283,6 @@ struct IptablesSaveParser {
                 tokens.append(Token(text: String(decoding: UnsafeBufferPointer(rebasing: b[s..<i]), as: UTF8.self), column: column, quoted: false))
             }
         }
-        return tokens
         }
     }
 }

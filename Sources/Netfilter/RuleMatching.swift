@@ -3,7 +3,7 @@ import HopscopeModel
 extension TraceRun {
     /// Whether `rule`'s clauses all hold for the packet in the current hook: any clause that
     /// fails decides `no` even when another could not be evaluated.
-    func matches(_ rule: FirewallRule) -> Truth {
+    func matches(_ rule: CompiledRuleset.Rule) -> Truth {
         var unknown: String?
         for clause in rule.clauses {
             switch test(clause.criterion).negated(clause.negated) {

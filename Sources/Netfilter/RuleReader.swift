@@ -46,6 +46,35 @@ struct RuleReader {
         "owner": ["--uid-owner", "--gid-owner", "--socket-exists", "--suppl-groups"],
     ]
 
+    /// Whether a modelled module owns an option; nil for a module Hopscope does not model.
+    /// (A switch: this runs for every option of every rule, and string hashing costs more.)
+    static func module(_ module: String, owns option: String) -> Bool? {
+        switch module {
+        case "tcp":
+            switch option {
+            case "--sport", "--dport", "--tcp-flags", "--syn", "--source-port", "--destination-port", "--tcp-option": return true
+            default: return false
+            }
+        case "udp":
+            switch option {
+            case "--sport", "--dport", "--source-port", "--destination-port": return true
+            default: return false
+            }
+        case "comment": return option == "--comment"
+        case "physdev":
+            switch option {
+            case "--physdev-in", "--physdev-out", "--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out": return true
+            default: return false
+            }
+        case "state": return option == "--state"
+        case "mac": return option == "--mac-source"
+        case "mark", "connmark": return option == "--mark"
+        case "icmp": return option == "--icmp-type"
+        case "icmp6": return option == "--icmpv6-type"
+        default: return moduleOptions[module]?.contains(option)
+        }
+    }
+
     mutating func read() throws(Failure) -> ([RuleClause], RuleTarget) {
         var clauses: [RuleClause] = []
         clauses.reserveCapacity(tokens.count / 2)
@@ -74,68 +103,84 @@ struct RuleReader {
                 return (clauses, target)
             case "-m", "--match":
                 if negated { throw Failure(column: t.column, message: "'!' cannot negate -m; put it before the module's option") }
-                let (values, _) = try readValues(for: t, count: 1)
+                let values = try readValues(for: t, count: 1)
                 modules.append(values[0])
-                clauses.append(RuleClause(option: option, values: values, module: nil, criterion: .loadModule(values[0])))
+                clauses.append(RuleClause(option: option, words: values, module: nil, criterion: .loadModule(values[0])))
             case "-s", "--source", "--src", "-d", "--destination", "--dst":
-                let (values, q) = try readValues(for: t, count: 1)
+                let values = try readValues(for: t, count: 1)
                 let source = option == "-s" || option == "--source" || option == "--src"
                 let c = try address(values[0], column: tokens[i - 1].column)
-                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: nil,
+                clauses.append(RuleClause(option: option, negated: negated, words: values, module: nil,
                                           criterion: c.map { source ? .source($0) : .destination($0) }
                                               ?? .unsupported("non-contiguous address mask \(values[0])")))
             case "-i", "--in-interface", "-o", "--out-interface":
-                let (values, q) = try readValues(for: t, count: 1)
+                let values = try readValues(for: t, count: 1)
                 let p = InterfacePattern(values[0])
-                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: nil,
+                clauses.append(RuleClause(option: option, negated: negated, words: values, module: nil,
                                           criterion: option.hasPrefix("-i") || option == "--in-interface" ? .inInterface(p) : .outInterface(p)))
             case "-p", "--protocol":
-                let (values, q) = try readValues(for: t, count: 1)
+                let values = try readValues(for: t, count: 1)
                 guard let proto = Self.protocolNumber(values[0]) else {
                     throw Failure(column: tokens[i - 1].column, message: "unknown protocol '\(values[0])' (use a name from /etc/protocols or a number)")
                 }
                 protocolModule = Self.implicitModule(proto)
-                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: nil,
+                clauses.append(RuleClause(option: option, negated: negated, words: values, module: nil,
                                           criterion: .ipProtocol(proto == 0 ? nil : proto)))
             case "-f", "--fragment":
-                clauses.append(RuleClause(option: option, negated: negated, values: [], module: nil, criterion: .fragment))
+                clauses.append(RuleClause(option: option, negated: negated, words: Words(), module: nil, criterion: .fragment))
             default:
-                let owner = modules.last { Self.moduleOptions[$0]?.contains(option) ?? true }
-                    ?? protocolModule.flatMap { Self.moduleOptions[$0]?.contains(option) == true ? $0 : nil }
+                let owner = modules.last { Self.module($0, owns: option) ?? true }
+                    ?? protocolModule.flatMap { Self.module($0, owns: option) == true ? $0 : nil }
                 guard let owner else {
                     throw Failure(column: t.column, message: "option \(option) belongs to no loaded match module (add -m MODULE before it)")
                 }
-                let (values, q) = try readValues(for: t, count: nil)
+                let values = try readValues(for: t, count: nil)
                 let criterion = try decode(module: owner, option: option, values: values, at: t)
-                clauses.append(RuleClause(option: option, negated: negated, values: values, quotedValues: q, module: owner, criterion: criterion))
+                clauses.append(RuleClause(option: option, negated: negated, words: values, module: owner, criterion: criterion))
             }
         }
         return (clauses, target)
     }
 
-    /// Reads the words after an option: exactly `count` when given, else every word up to the next option or `!`.
-    private mutating func readValues(for t: Token, count: Int?) throws(Failure) -> ([String], UInt32) {
-        var values: [String] = []
+    /// The words after an option, kept without an array for the usual single word.
+    struct Words {
+        var first: String?
+        var more: [String] = []
         var quoted: UInt32 = 0
-        while i < tokens.count, !tokens[i].isOption, !tokens[i].isBang {
-            if let count, values.count == count { break }
-            if tokens[i].quoted, values.count < 32 { quoted |= 1 << UInt32(values.count) }
-            values.append(tokens[i].text)
-            i += 1
-        }
-        if let count, values.count != count {
-            throw Failure(column: t.column, message: "\(t.text) needs \(count) value\(count == 1 ? "" : "s")")
-        }
-        return (values, quoted)
+        var count: Int { first == nil ? 0 : 1 + more.count }
+        subscript(_ n: Int) -> String { n == 0 ? first! : more[n - 1] }
+        func joined(separator: String) -> String { ([first].compactMap { $0 } + more).joined(separator: separator) }
     }
 
-    private func expect(_ values: [String], _ n: Int, _ t: Token) throws(Failure) {
+    /// Reads the words after an option: exactly `count` when given, else every word up to the next option or `!`.
+    private mutating func readValues(for t: Token, count: Int?) throws(Failure) -> Words {
+        var w = Words()
+        while i < tokens.count, !tokens[i].isOption, !tokens[i].isBang {
+            if let count, w.count == count { break }
+            if tokens[i].quoted, w.count < 32 { w.quoted |= 1 << UInt32(w.count) }
+            if w.first == nil { w.first = tokens[i].text } else { w.more.append(tokens[i].text) }
+            i += 1
+        }
+        if let count, w.count != count {
+            throw Failure(column: t.column, message: "\(t.text) needs \(count) value\(count == 1 ? "" : "s")")
+        }
+        return w
+    }
+
+    private func expect(_ values: Words, _ n: Int, _ t: Token) throws(Failure) {
         guard values.count == n else {
             throw Failure(column: t.column, message: "\(t.text) needs \(n) value\(n == 1 ? "" : "s"), found \(values.count)")
         }
     }
 
     private func address(_ text: String, column: Int) throws(Failure) -> IPPrefix? {
+        // The common `ADDR/LEN` form without IPPrefix's general parser (this runs once per rule).
+        if let slash = text.utf8.firstIndex(of: UInt8(ascii: "/")) {
+            let addr = text[..<slash], len = text[text.utf8.index(after: slash)...]
+            if let a = IPAddress(addr), let n = Int(len), n >= 0, n <= a.bitWidth { return IPPrefix(address: a, length: n) }
+        } else if let a = IPAddress(text) {
+            return IPPrefix(address: a, length: a.bitWidth)
+        }
         if let p = IPPrefix(text) { return p }
         // A dotted mask that is not contiguous is legal but not modelled.
         let parts = text.split(separator: "/", maxSplits: 1)
@@ -143,7 +188,7 @@ struct RuleReader {
         throw Failure(column: column, message: "'\(text)' is not an address or prefix")
     }
 
-    private func decode(module: String, option: String, values: [String], at t: Token) throws(Failure) -> MatchCriterion {
+    private func decode(module: String, option: String, values: Words, at t: Token) throws(Failure) -> MatchCriterion {
         let valueColumn = i > 0 ? tokens[i - 1].column : t.column
         func bad(_ why: String) -> Failure { Failure(column: valueColumn, message: "\(option) \(values.joined(separator: " ")): \(why)") }
         switch (module, option) {
@@ -272,8 +317,8 @@ struct RuleReader {
                 throw Failure(column: t.column, message: "expected a target option after \(name), found '\(t.text)'")
             }
             i += 1
-            let (values, q) = try readValues(for: t, count: nil)
-            options.append(RuleClause(option: t.text, negated: negated, values: values, quotedValues: q, module: nil, criterion: .loadModule(name)))
+            let values = try readValues(for: t, count: nil)
+            options.append(RuleClause(option: t.text, negated: negated, words: values, module: nil, criterion: .loadModule(name)))
         }
         let isGoto = flag == "-g" || flag == "--goto"
         let action = try targetAction(name: name, options: options, isGoto: isGoto, column: flagToken.column)
@@ -281,23 +326,10 @@ struct RuleReader {
     }
 
     private func targetAction(name: String, options: [RuleClause], isGoto: Bool, column: Int) throws(Failure) -> TargetAction {
-        func value(_ o: String) -> String? { options.first { $0.option == o }?.values.first }
+        func value(_ o: String) -> String? { options.first { $0.option == o }?.value }
         func has(_ o: String) -> Bool { options.contains { $0.option == o } }
         func bad(_ why: String) -> Failure { Failure(column: column, message: "\(name): \(why)") }
-        let known: [String: Set<String>] = [
-            "ACCEPT": [], "DROP": [], "RETURN": [], "NOTRACK": [],
-            "REJECT": ["--reject-with"],
-            "SNAT": ["--to-source", "--random", "--random-fully", "--persistent"],
-            "DNAT": ["--to-destination", "--random", "--persistent"],
-            "MASQUERADE": ["--to-ports", "--random", "--random-fully"],
-            "REDIRECT": ["--to-ports", "--random"],
-            "MARK": ["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark"],
-            "CONNMARK": ["--set-xmark", "--set-mark", "--save-mark", "--restore-mark", "--nfmask", "--ctmask", "--mask",
-                         "--and-mark", "--or-mark", "--xor-mark"],
-            "CHECKSUM": ["--checksum-fill"],
-            "LOG": ["--log-prefix", "--log-level", "--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid", "--log-macdecode"],
-            "CT": ["--notrack", "--zone", "--zone-orig", "--zone-reply", "--helper", "--ctevents", "--expevents", "--timeout"],
-        ]
+        let known = Self.targetOptions
         if chains[name] != nil {
             guard options.isEmpty else { throw bad("a jump to a chain takes no options") }
             return isGoto ? .goto(name) : .jump(name)
@@ -329,7 +361,7 @@ struct RuleReader {
             }
             return name == "MASQUERADE" ? .masquerade(ports: ports) : .redirect(ports: ports)
         case "MARK":
-            guard let o = options.first, let v = o.values.first, let (value, mask) = Self.valueMask(v) else { throw bad("needs --set-xmark VALUE[/MASK]") }
+            guard let o = options.first, let v = o.value, let (value, mask) = Self.valueMask(v) else { throw bad("needs --set-xmark VALUE[/MASK]") }
             return .mark(Self.markChange(o.option, value, mask, hadMask: v.contains("/")))
         case "CONNMARK":
             func mask(_ o: String) throws(Failure) -> UInt32? {
@@ -344,7 +376,7 @@ struct RuleReader {
             if has("--restore-mark") {
                 return .connectionMark(.restore(nfmask: try mask("--nfmask") ?? common ?? .max, ctmask: try mask("--ctmask") ?? common ?? .max))
             }
-            guard let o = options.first, let v = o.values.first, let (value, m) = Self.valueMask(v) else { throw bad("needs --set-xmark, --save-mark or --restore-mark") }
+            guard let o = options.first, let v = o.value, let (value, m) = Self.valueMask(v) else { throw bad("needs --set-xmark, --save-mark or --restore-mark") }
             return .connectionMark(.set(Self.markChange(o.option, value, m, hadMask: v.contains("/"))))
         case "CHECKSUM": return .checksumFill
         case "LOG": return .log
@@ -359,6 +391,22 @@ struct RuleReader {
         default: return .unsupported("target \(name) is not modelled")
         }
     }
+
+    /// Options each modelled target takes.
+    static let targetOptions: [String: Set<String>] = [
+        "ACCEPT": [], "DROP": [], "RETURN": [], "NOTRACK": [],
+        "REJECT": ["--reject-with"],
+        "SNAT": ["--to-source", "--random", "--random-fully", "--persistent"],
+        "DNAT": ["--to-destination", "--random", "--persistent"],
+        "MASQUERADE": ["--to-ports", "--random", "--random-fully"],
+        "REDIRECT": ["--to-ports", "--random"],
+        "MARK": ["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark"],
+        "CONNMARK": ["--set-xmark", "--set-mark", "--save-mark", "--restore-mark", "--nfmask", "--ctmask", "--mask",
+                     "--and-mark", "--or-mark", "--xor-mark"],
+        "CHECKSUM": ["--checksum-fill"],
+        "LOG": ["--log-prefix", "--log-level", "--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid", "--log-macdecode"],
+        "CT": ["--notrack", "--zone", "--zone-orig", "--zone-reply", "--helper", "--ctevents", "--expevents", "--timeout"],
+    ]
 
     // MARK: Value syntax
 
@@ -393,10 +441,11 @@ struct RuleReader {
     /// `PORT`, `PORT:PORT`, `:PORT` or `PORT:`.
     static func portRange(_ s: String) -> PortRange? {
         func port(_ p: Substring, default d: UInt16) -> UInt16? { p.isEmpty ? d : (UInt16(p) ?? serviceNames[String(p)]) }
-        let parts = s.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let lo = port(parts[0], default: 0) else { return nil }
-        if parts.count == 1 { return parts[0].isEmpty ? nil : PortRange(lo, lo) }
-        guard let hi = port(parts[1], default: .max), lo <= hi else { return nil }
+        guard let colon = s.firstIndex(of: ":") else {
+            guard !s.isEmpty, let p = port(s[...], default: 0) else { return nil }
+            return PortRange(p, p)
+        }
+        guard let lo = port(s[..<colon], default: 0), let hi = port(s[s.index(after: colon)...], default: .max), lo <= hi else { return nil }
         return PortRange(lo, hi)
     }
 
@@ -490,5 +539,17 @@ struct RuleReader {
             ports = r
         }
         return NATRange(low: low, high: high, ports: ports)
+    }
+}
+
+extension RuleClause {
+    init(option: String, negated: Bool = false, words: RuleReader.Words, module: String?, criterion: MatchCriterion) {
+        self.option = option
+        self.negated = negated
+        self.value = words.first
+        self.moreValues = words.more
+        self.quotedValues = words.quoted
+        self.module = module
+        self.criterion = criterion
     }
 }

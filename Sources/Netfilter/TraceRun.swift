@@ -225,36 +225,69 @@ struct TraceRun {
         }
     }
 
+    /// A chain being walked: the rules that can match (nil: all of them) and the position.
+    struct Frame {
+        var chain: Int
+        var candidates: [Int32]?
+        var position: Int
+    }
+
+    /// The packet's value for a guard field in the current hook; nil when the trace does not know it.
+    func guardValue(_ f: CompiledRuleset.GuardField) -> String? {
+        switch f {
+        case .inInterface: return hook == .output || hook == .postrouting ? "" : inName
+        case .outInterface: return hook == .prerouting || hook == .input ? "" : outName
+        case .physdevIn: return bridgeInfo ? physIn : ""
+        case .physdevOut: return !bridgeInfo || hook == .prerouting || hook == .input ? "" : physOut
+        }
+    }
+
+    /// The rules of `chain` that can match in the current hook, in order; nil to walk them all.
+    func candidates(_ chain: CompiledRuleset.Chain) -> [Int32]? {
+        guard let guarded = chain.guarded else { return nil }
+        var merged = chain.unguarded
+        for f in chain.guardFields {
+            guard let v = guardValue(f) else { return nil }
+            if let list = guarded[CompiledRuleset.GuardKey(field: f, name: v)] { merged += list }
+        }
+        if merged.count > chain.unguarded.count { merged.sort() }
+        return merged
+    }
+
+    func frame(_ table: CompiledRuleset.Table, _ c: Int) -> Frame {
+        Frame(chain: c, candidates: candidates(table.chains[c]), position: 0)
+    }
+
     /// Runs one built-in chain of a table to its verdict, following jumps, gotos and returns.
     mutating func runChain(_ table: CompiledRuleset.Table, start: Int) -> Outcome {
-        var stack: [(Int, Int)] = []
-        var c = start
-        var i = 0
+        var stack: [Frame] = []
+        var f = frame(table, start)
         var budget = 1_000_000
         steps.append(Step(hook: hook, table: table.name, chain: start, event: .enterChain, depth: 0))
         while budget > 0 {
             budget -= 1
+            let c = f.chain
             let chain = table.chains[c]
-            if i >= chain.rules.count {
-                if let (pc, pi) = stack.popLast() {
+            let end = f.candidates?.count ?? chain.rules.count
+            if f.position >= end {
+                if let caller = stack.popLast() {
                     steps.append(Step(hook: hook, table: table.name, chain: c, event: .fellOffChain, depth: stack.count + 1))
-                    c = pc
-                    i = pi
+                    f = caller
                     continue
                 }
                 return policy(table, start)
             }
+            let i = f.candidates.map { Int($0[f.position]) } ?? f.position
+            f.position += 1
             let rule = chain.rules[i]
             let id = RuleID(table: table.name, chain: c, rule: i)
             switch matches(rule) {
             case .no:
-                i += 1
                 continue
             case .unknown(let why):
-                if rule.target.action.neverDecides {
+                if rule.action.neverDecides {
                     steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i,
-                                      detail: "\(why); the rule only \(rule.target.action.effect), so the trace goes on", depth: stack.count))
-                    i += 1
+                                      detail: "\(why); the rule only \(rule.action.effect), so the trace goes on", depth: stack.count))
                     continue
                 }
                 steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: why, depth: stack.count))
@@ -267,21 +300,17 @@ struct TraceRun {
             func step(_ detail: String?) {
                 steps.append(Step(hook: hook, table: table.name, chain: c, event: .matched, rule: i, detail: detail, depth: depth))
             }
-            switch rule.target.action {
+            switch rule.action {
             case .none, .log, .checksumFill:
                 step(nil)
-                i += 1
             case .conntrackTemplate(let zone):
                 step(zone.map { "conntrack zone \($0)" })
-                i += 1
             case .notrack:
                 step("not tracked by conntrack from here on")
                 notrack = true
-                i += 1
             case .mark(let change):
                 mark = change.apply(mark)
                 step("mark now 0x\(String(mark, radix: 16))")
-                i += 1
             case .connectionMark(let op):
                 switch op {
                 case .set(let change):
@@ -299,7 +328,6 @@ struct TraceRun {
                     mark = (mark & ~nf) ^ (cm & ct)
                     step("mark now 0x\(String(mark, radix: 16))")
                 }
-                i += 1
             case .accept:
                 step("ACCEPT")
                 return .accept(id)
@@ -311,23 +339,17 @@ struct TraceRun {
                 return .drop(id)
             case .returnFromChain:
                 step("RETURN")
-                if let (pc, pi) = stack.popLast() {
-                    c = pc
-                    i = pi
-                } else {
-                    return policy(table, start)
-                }
+                guard let caller = stack.popLast() else { return policy(table, start) }
+                f = caller
             case .jump:
-                step("jump to \(table.chains[chain.targets[i]].name)")
-                stack.append((c, i + 1))
-                c = chain.targets[i]
-                i = 0
+                step("jump to \(table.chains[rule.targetChain].name)")
+                stack.append(f)
+                f = frame(table, rule.targetChain)
             case .goto:
-                step("goto \(table.chains[chain.targets[i]].name)")
-                c = chain.targets[i]
-                i = 0
+                step("goto \(table.chains[rule.targetChain].name)")
+                f = frame(table, rule.targetChain)
             case .snat, .dnat, .masquerade, .redirect:
-                let detail = applyNAT(rule.target.action, rule: id)
+                let detail = applyNAT(rule.action, rule: id)
                 step(detail)
                 return .accept(id)
             case .unsupported(let why):
@@ -335,7 +357,7 @@ struct TraceRun {
                 return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1): \(why)")
             }
         }
-        return .unknown(RuleID(table: table.name, chain: c, rule: i), "more than a million rule visits in \(table.name) \(hook.rawValue): a loop")
+        return .unknown(RuleID(table: table.name, chain: f.chain, rule: f.position), "more than a million rule visits in \(table.name) \(hook.rawValue): a loop")
     }
 
     private mutating func policy(_ table: CompiledRuleset.Table, _ start: Int) -> Outcome {
@@ -454,9 +476,7 @@ struct TraceRun {
         guard let compiled, let table = compiled.tables[id.table] else { return nil }
         let chain = table.chains[id.chain]
         if id.rule < 0 { return chain.policyReference }
-        let rule = chain.rules[id.rule]
-        return FirewallRuleReference(family: compiled.family, table: id.table, chain: chain.name, position: id.rule + 1,
-                                     text: rule.ruleText, specification: rule.specificationText, comment: rule.comment, counters: rule.counters, lineNumber: rule.lineNumber)
+        return chain.rules[id.rule].reference
     }
 
     func result() -> FirewallTrace {
