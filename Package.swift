@@ -35,12 +35,14 @@ let package = Package(
             "CShims", "HopscopeModel",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
+        // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
+        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Netfilter",
+                "HopscopeModel", "Namespaces", "Netfilter", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -58,10 +60,11 @@ let package = Package(
         // Neutron-shaped iptables rules shared by the netfilter unit tests, the counter oracle and the benchmark.
         .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Netfilter", "NetfilterTestSupport"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netfilter", "NetfilterTestSupport", "Lab"],
             swiftSettings: strict),
     ]
 )
