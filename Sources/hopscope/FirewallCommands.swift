@@ -35,14 +35,14 @@ struct FirewallSourceOptions: ParsableArguments {
     func load() async throws -> FirewallDumps {
         guard !isLive else {
             do { return try await LiveFirewall.collect(in: namespace) } catch let e as CommandError {
-                throw CLIFailure("could not read the firewall of \(netns ?? "this namespace"): \(e)\n(run as root; check the namespace with `ip netns list`)")
+                throw FirewallCLIFailure("could not read the firewall of \(netns ?? "this namespace"): \(e)\n(run as root; check the namespace with `ip netns list`)")
             }
         }
         var dumps = FirewallDumps()
         for path in files {
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-                throw CLIFailure("cannot read \(path): \(error.localizedDescription)")
+                throw FirewallCLIFailure("cannot read \(path): \(error.localizedDescription)")
             }
             if text.contains("ip6tables-save") {
                 dumps.ip6tablesSave = text
@@ -52,7 +52,7 @@ struct FirewallSourceOptions: ParsableArguments {
         }
         if let ipsetFile {
             do { dumps.ipsetSave = try String(contentsOfFile: ipsetFile, encoding: .utf8) } catch {
-                throw CLIFailure("cannot read \(ipsetFile): \(error.localizedDescription)")
+                throw FirewallCLIFailure("cannot read \(ipsetFile): \(error.localizedDescription)")
             }
         }
         return dumps
@@ -60,19 +60,19 @@ struct FirewallSourceOptions: ParsableArguments {
 
     func evaluator(_ dumps: FirewallDumps) throws -> FirewallEvaluator {
         do { return try dumps.evaluator() } catch let e as FirewallParseError {
-            throw CLIFailure("cannot parse the rules: \(e)")
+            throw FirewallCLIFailure("cannot parse the rules: \(e)")
         }
     }
 }
 
 /// A runtime failure with an operator-facing message; exits 2.
-struct CLIFailure: Error, CustomStringConvertible {
+struct FirewallCLIFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
 
 /// Colour only on a terminal and never with NO_COLOR.
-enum Paint {
+enum FirewallPaint {
     static let enabled: Bool = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
     static func red(_ s: String) -> String { enabled ? "\u{1B}[31m\(s)\u{1B}[0m" : s }
     static func green(_ s: String) -> String { enabled ? "\u{1B}[32m\(s)\u{1B}[0m" : s }
@@ -80,15 +80,23 @@ enum Paint {
     static func dim(_ s: String) -> String { enabled ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
 }
 
-func printJSON<T: Encodable>(_ value: T) throws {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try enc.encode(value), as: UTF8.self))
-}
+/// Output helpers of the firewall commands.
+enum FirewallOutput {
+    static func json<T: Encodable>(_ value: T) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try enc.encode(value), as: UTF8.self))
+    }
 
-func failWithMessage(_ error: any Error) -> ExitCode {
-    FileHandle.standardError.write(Data("hopscope: \(error)\n".utf8))
-    return ExitCode(2)
+    /// Prints the error for the operator and returns exit code 2.
+    static func failure(_ error: any Error) -> ExitCode {
+        FileHandle.standardError.write(Data("hopscope: \(error)\n".utf8))
+        return ExitCode(2)
+    }
+
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+    }
 }
 
 // MARK: hopscope firewall
@@ -121,14 +129,14 @@ struct FirewallCommand: AsyncParsableCommand {
             dumps = try await source.load()
             evaluator = try source.evaluator(dumps)
         } catch {
-            throw failWithMessage(error)
+            throw FirewallOutput.failure(error)
         }
         var rulesets: [FirewallRuleset] = []
         if !ipv6Only, let r = evaluator.ipv4 { rulesets.append(r) }
         if !ipv4Only, let r = evaluator.ipv6 { rulesets.append(r) }
         let views = rulesets.map { RulesetView($0, allChains: allChains) }
         if source.json {
-            try printJSON(views)
+            try FirewallOutput.json(views)
             return
         }
         if views.isEmpty { print("no iptables rules found"); return }
@@ -141,7 +149,7 @@ struct FirewallCommand: AsyncParsableCommand {
             for chain in table.chains {
                 var head = "Chain \(chain.name)"
                 if let p = chain.policy {
-                    head += " (policy \(p == "DROP" ? Paint.red(p) : p)"
+                    head += " (policy \(p == "DROP" ? FirewallPaint.red(p) : p)"
                     if let c = chain.counters { head += ", \(c.packets) packets, \(c.bytes) bytes" }
                     head += ")"
                 } else {
@@ -151,12 +159,14 @@ struct FirewallCommand: AsyncParsableCommand {
                 guard !chain.rules.isEmpty else { continue }
                 let widthP = max(4, chain.rules.map { $0.counters.map { String($0.packets).count } ?? 1 }.max() ?? 1)
                 let widthB = max(5, chain.rules.map { $0.counters.map { String($0.bytes).count } ?? 1 }.max() ?? 1)
-                print("  " + pad("num", 4) + " " + pad("pkts", widthP) + " " + pad("bytes", widthB) + "  rule")
+                let header: [String] = [FirewallOutput.pad("num", 4), FirewallOutput.pad("pkts", widthP), FirewallOutput.pad("bytes", widthB)]
+                print("  " + header.joined(separator: " ") + "  rule")
                 for r in chain.rules {
                     let p = r.counters.map { String($0.packets) } ?? "-"
                     let b = r.counters.map { String($0.bytes) } ?? "-"
-                    var line = "  " + pad(String(r.position), 4) + " " + pad(p, widthP) + " " + pad(b, widthB) + "  " + r.specification
-                    if let c = r.comment { line += "  " + Paint.dim("# \(c)") }
+                    let cells: [String] = [FirewallOutput.pad(String(r.position), 4), FirewallOutput.pad(p, widthP), FirewallOutput.pad(b, widthB)]
+                    var line = "  " + cells.joined(separator: " ") + "  " + r.specification
+                    if let c = r.comment { line += "  " + FirewallPaint.dim("# \(c)") }
                     print(line)
                 }
             }
@@ -165,9 +175,6 @@ struct FirewallCommand: AsyncParsableCommand {
     }
 }
 
-func pad(_ s: String, _ width: Int) -> String {
-    s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
-}
 
 /// The JSON and text view of a ruleset: stable field names, empty chains dropped unless asked.
 struct RulesetView: Encodable {
@@ -316,7 +323,7 @@ struct FirewallTraceCommand: AsyncParsableCommand {
             dumps = d
             evaluator = try source.evaluator(d)
         } catch {
-            throw failWithMessage(error)
+            throw FirewallOutput.failure(error)
         }
         let traversal = await makeTraversal(packet, dumps: dumps)
         let ctx = ConnectionContext(state: ConnectionContext.State(rawValue: state)!, isReply: reply,
@@ -329,7 +336,7 @@ struct FirewallTraceCommand: AsyncParsableCommand {
             trace = evaluator.trace(packet, through: traversal, connection: ctx, route: { _ in decision })
         }
         if source.json {
-            try printJSON(trace)
+            try FirewallOutput.json(trace)
         } else {
             render(trace)
         }
@@ -375,17 +382,17 @@ struct FirewallTraceCommand: AsyncParsableCommand {
             case .matched, .unknown:
                 guard let r = s.rule else { continue }
                 var line = indent + "\(r.chain) #\(r.position)  \(r.specification)"
-                if let c = r.comment { line += "  " + Paint.dim("# \(c)") }
+                if let c = r.comment { line += "  " + FirewallPaint.dim("# \(c)") }
                 print(line)
                 if let d = s.detail {
-                    print(indent + "  -> " + (s.event == .unknown ? Paint.yellow("cannot tell: \(d)") : d))
+                    print(indent + "  -> " + (s.event == .unknown ? FirewallPaint.yellow("cannot tell: \(d)") : d))
                 }
             case .fellOffChain:
-                print(indent + Paint.dim("end of \(s.chain): return"))
+                print(indent + FirewallPaint.dim("end of \(s.chain): return"))
             case .policy:
                 print(indent + "\(s.chain) policy \(s.detail ?? "")")
             case .skipped:
-                print("  \(s.table) \(s.chain): " + Paint.dim(s.detail ?? "skipped"))
+                print("  \(s.table) \(s.chain): " + FirewallPaint.dim(s.detail ?? "skipped"))
             }
         }
         print("")
@@ -400,9 +407,9 @@ struct FirewallTraceCommand: AsyncParsableCommand {
         for n in t.notes { print("Note      \(n)") }
         let verdict: String
         switch t.verdict {
-        case .forward(let to): verdict = Paint.green("ACCEPT") + (to.isEmpty ? "" : " (on to \(to.joined(separator: ", ")))")
-        case .drop: verdict = Paint.red(t.decidingRule?.text.contains("REJECT") == true ? "REJECT" : "DROP")
-        case .unknown(let why): verdict = Paint.yellow("UNKNOWN") + ": \(why)"
+        case .forward(let to): verdict = FirewallPaint.green("ACCEPT") + (to.isEmpty ? "" : " (on to \(to.joined(separator: ", ")))")
+        case .drop: verdict = FirewallPaint.red(t.decidingRule?.text.contains("REJECT") == true ? "REJECT" : "DROP")
+        case .unknown(let why): verdict = FirewallPaint.yellow("UNKNOWN") + ": \(why)"
         }
         print("Verdict   \(verdict)")
         if let r = t.decidingRule {
