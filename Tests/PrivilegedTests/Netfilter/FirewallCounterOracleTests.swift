@@ -15,9 +15,10 @@ import Testing
         let lab = FirewallOracleLab()
         do {
             try await lab.up()
-            var oracle = try await CounterOracle(lab: lab)
+            var oracle = try await CounterOracle(watching: [lab.cmp, lab.rtr])
             try await oracle.settle()
-            try await oracle.runAllProbes()
+            try await oracle.runOwnLabProbes(lab, compute: try await LiveFirewall.collect(in: .named(lab.cmp)).evaluator(),
+                                             router: try await LiveFirewall.collect(in: .named(lab.rtr)).evaluator())
             oracle.report()
         } catch {
             await lab.down()
@@ -36,9 +37,8 @@ struct Crossing {
 }
 
 struct CounterOracle {
-    let lab: FirewallOracleLab
-    let compute: FirewallEvaluator
-    let router: FirewallEvaluator
+    /// The namespaces whose counters are read after every probe.
+    let watched: [String]
     var before: [String: [String: UInt64]] = [:]
     var probes = 0
     var accepted = 0
@@ -46,12 +46,15 @@ struct CounterOracle {
     var protocols: Set<String> = []
     var states: Set<String> = []
 
-    init(lab: FirewallOracleLab) async throws {
-        self.lab = lab
-        // The evaluators read the live namespaces exactly as `hopscope firewall-trace -n` does.
-        compute = try await LiveFirewall.collect(in: .named(lab.cmp)).evaluator()
-        router = try await LiveFirewall.collect(in: .named(lab.rtr)).evaluator()
-        before = [lab.cmp: try await Self.counters(lab.cmp), lab.rtr: try await Self.counters(lab.rtr)]
+    init(watching namespaces: [String]) async throws {
+        watched = namespaces
+        before = try await readAll()
+    }
+
+    func readAll() async throws -> [String: [String: UInt64]] {
+        var out: [String: [String: UInt64]] = [:]
+        for ns in watched { out[ns] = try await Self.counters(ns) }
+        return out
     }
 
     /// Waits until no counter has moved for a second (links coming up can still send a few
@@ -61,7 +64,7 @@ struct CounterOracle {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            let now = [lab.cmp: try await Self.counters(lab.cmp), lab.rtr: try await Self.counters(lab.rtr)]
+            let now = try await readAll()
             if now != before { before = now; quietSince = .now }
             if ContinuousClock.now - quietSince >= .seconds(1) { return }
         }
@@ -104,9 +107,9 @@ struct CounterOracle {
         var moved: [String: [String: UInt64]] = [:]
         var after = before
         for attempt in 0..<80 {
-            for ns in [lab.cmp, lab.rtr] { after[ns] = try await Self.counters(ns) }
+            after = try await readAll()
             moved = [:]
-            for ns in [lab.cmp, lab.rtr] {
+            for ns in watched {
                 for (k, v) in after[ns]! where v != before[ns]?[k] { moved[ns, default: [:]][k] = v - (before[ns]?[k] ?? 0) }
             }
             if moved == want { break }
@@ -128,8 +131,8 @@ struct CounterOracle {
         }
     }
 
-    func report() {
-        print("firewall oracle: \(probes) packets, \(accepted) accepted, \(dropped) dropped; protocols \(protocols.sorted()); states \(states.sorted())")
+    func report(_ label: String = "own namespaces") {
+        print("firewall oracle (\(label)): \(probes) packets, \(accepted) accepted, \(dropped) dropped; protocols \(protocols.sorted()); states \(states.sorted())")
         #expect(probes >= 150)
         #expect(accepted > 30 && dropped > 30)
         #expect(protocols == ["dhcp", "icmp", "tcp", "udp"])
@@ -152,8 +155,7 @@ struct CounterOracle {
         return out
     }
 
-    mutating func runAllProbes() async throws {
-        let l = lab
+    mutating func runOwnLabProbes(_ l: FirewallOracleLab, compute: FirewallEvaluator, router: FirewallEvaluator) async throws {
         let reply = ConnectionContext(state: .established, isReply: true)
         let outOf1 = Traversal.bridged(bridge: l.p1.qbr, from: l.p1.tap, to: l.p1.qvb)
         let into1 = Traversal.bridged(bridge: l.p1.qbr, from: l.p1.qvb, to: l.p1.tap)
