@@ -147,6 +147,15 @@ final class CompiledRuleset: Sendable {
     let family: IPFamily
     let tables: [String: Table]
 
+    func chainName(_ table: String, _ chain: Int) -> String? { tables[table]?.chains[chain].name }
+
+    func reference(_ id: TraceRun.RuleID) -> FirewallRuleReference? {
+        guard let table = tables[id.table] else { return nil }
+        let chain = table.chains[id.chain]
+        if id.rule < 0 { return chain.policyReference }
+        return chain.rules[id.rule].reference
+    }
+
     init(_ r: FirewallRuleset) {
         family = r.family
         var tables: [String: Table] = [:]

@@ -128,20 +128,44 @@ public struct NATBinding: Hashable, Sendable, Codable {
 }
 
 /// A rule or a chain policy named in a trace, with everything an operator needs to find it.
-public struct FirewallRuleReference: Hashable, Sendable, Codable, CustomStringConvertible {
-    public var family: IPFamily
-    public var table: String
-    public var chain: String
+///
+/// An immutable class: the evaluator builds one per rule when it compiles a ruleset and every
+/// trace shares it, so naming a rule costs a reference, not a copy of its texts.
+public final class FirewallRuleReference: Hashable, Sendable, Codable, CustomStringConvertible {
+    public let family: IPFamily
+    public let table: String
+    public let chain: String
     /// 1-based rule position; 0 for the chain's policy.
-    public var position: Int
+    public let position: Int
     /// The rule as `iptables-save` prints it (without counters), or the policy line `:CHAIN POLICY`.
-    public var text: String
+    public let text: String
     /// What the rule does, without `-A CHAIN` and its comment: `-p tcp -m tcp --dport 22 -j RETURN`.
-    public var specification: String
-    public var comment: String?
-    public var counters: PacketCounters?
+    public let specification: String
+    public let comment: String?
+    public let counters: PacketCounters?
     /// Line in the dump (0 when unknown).
-    public var lineNumber: Int
+    public let lineNumber: Int
+
+    public init(family: IPFamily, table: String, chain: String, position: Int, text: String, specification: String,
+                comment: String?, counters: PacketCounters?, lineNumber: Int) {
+        self.family = family
+        self.table = table
+        self.chain = chain
+        self.position = position
+        self.text = text
+        self.specification = specification
+        self.comment = comment
+        self.counters = counters
+        self.lineNumber = lineNumber
+    }
+
+    public static func == (a: FirewallRuleReference, b: FirewallRuleReference) -> Bool {
+        a === b || (a.family == b.family && a.table == b.table && a.chain == b.chain && a.position == b.position
+            && a.text == b.text && a.counters == b.counters)
+    }
+    public func hash(into h: inout Hasher) {
+        h.combine(family); h.combine(table); h.combine(chain); h.combine(position)
+    }
 
     public var isPolicy: Bool { position == 0 }
 
@@ -208,7 +232,11 @@ public struct NATTranslation: Hashable, Sendable, Codable, CustomStringConvertib
 }
 
 /// The result of tracing one packet through one namespace's netfilter rules.
-public struct FirewallTrace: Hashable, Sendable, Codable {
+///
+/// The verdict, deciding rule, NAT and notes are stored; the step-by-step path and the list of
+/// matched rules are built from compact records when read (a trace is often only asked for its
+/// verdict). Immutable and shareable.
+public struct FirewallTrace: Sendable, Encodable {
     /// The packet as it arrived.
     public var packet: PacketKey
     /// The packet after NAT, as the next hop sees it.
@@ -221,18 +249,30 @@ public struct FirewallTrace: Hashable, Sendable, Codable {
     /// The rule (or chain policy) that decided: for an accepted packet, the filter-table decision
     /// of its last hook; for a drop or an unknown, where it stopped.
     public var decidingRule: FirewallRuleReference?
-    public var steps: [FirewallTraceStep]
     public var translations: [NATTranslation]
-    /// Every rule and policy whose counters this packet moves, in order.
-    public var matchedRules: [FirewallRuleReference]
     /// Assumptions and facts a reader should know (a REDIRECT, br_netfilter off, a NAT range).
     public var notes: [String]
-
     /// The binding the connection has after this packet (for tracing its later packets and replies).
     public var binding: NATBinding?
     /// The packet mark and connection mark when the packet left the last hook (nil: unknown).
     public var packetMarkAfter: UInt32
     public var connectionMarkAfter: UInt32?
+
+    let records: [TraceRun.Step]
+    let matchedIDs: [TraceRun.RuleID]
+    let compiled: CompiledRuleset?
+
+    /// Every step, in order: chains entered, rules matched (with what they did), returns, policies.
+    public var steps: [FirewallTraceStep] {
+        records.map { s in
+            FirewallTraceStep(hook: s.hook.rawValue, table: s.table, chain: compiled?.chainName(s.table, s.chain) ?? "?", event: s.event,
+                              rule: s.rule.flatMap { compiled?.reference(TraceRun.RuleID(table: s.table, chain: s.chain, rule: $0)) },
+                              detail: s.detail.text(compiled, s.table), depth: s.depth)
+        }
+    }
+
+    /// Every rule and policy whose counters this packet moves, in order.
+    public var matchedRules: [FirewallRuleReference] { matchedIDs.compactMap { compiled?.reference($0) } }
 
     /// The evidence behind the verdict: the deciding rule first, then the NAT rules applied.
     public var evidence: [Evidence] {
@@ -241,5 +281,27 @@ public struct FirewallTrace: Hashable, Sendable, Codable {
         for t in translations { if let r = t.rule { out.append(r.evidence) } }
         for n in notes { out.append(Evidence(kind: .note, source: "netfilter trace", text: n)) }
         return out
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case packet, translatedPacket, connection, traversal, verdict, decidingRule, translations, notes, binding
+        case packetMarkAfter, connectionMarkAfter, steps, matchedRules
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(packet, forKey: .packet)
+        try c.encode(translatedPacket, forKey: .translatedPacket)
+        try c.encode(connection, forKey: .connection)
+        try c.encode(traversal, forKey: .traversal)
+        try c.encode(verdict, forKey: .verdict)
+        try c.encodeIfPresent(decidingRule, forKey: .decidingRule)
+        try c.encode(translations, forKey: .translations)
+        try c.encode(notes, forKey: .notes)
+        try c.encodeIfPresent(binding, forKey: .binding)
+        try c.encode(packetMarkAfter, forKey: .packetMarkAfter)
+        try c.encodeIfPresent(connectionMarkAfter, forKey: .connectionMarkAfter)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(matchedRules, forKey: .matchedRules)
     }
 }

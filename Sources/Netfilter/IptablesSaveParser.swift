@@ -49,7 +49,7 @@ struct Token {
     var text: String
     var column: Int
     var quoted: Bool
-    var isBang: Bool { !quoted && text == "!" }
+    var isBang: Bool { !quoted && text.utf8.count == 1 && text.utf8.first == UInt8(ascii: "!") }
     /// True for `-x` / `--xyz` words that start an option (a quoted word never does).
     var isOption: Bool {
         guard !quoted else { return false }

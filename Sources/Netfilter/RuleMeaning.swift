@@ -8,8 +8,8 @@ public struct InterfacePattern: Hashable, Sendable, CustomStringConvertible {
     public var isWildcard: Bool
 
     public init(_ text: String) {
-        if text.hasSuffix("+") {
-            stem = String(text.dropLast())
+        if text.utf8.last == UInt8(ascii: "+") {
+            stem = String(decoding: text.utf8.dropLast(), as: UTF8.self)
             isWildcard = true
         } else {
             stem = text

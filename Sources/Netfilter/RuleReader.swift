@@ -75,6 +75,66 @@ struct RuleReader {
         }
     }
 
+    /// What a modelled (module, option) pair tests. Module first, then option: a switch on
+    /// (module, option) pairs would compare both strings for every case.
+    enum OptionKind {
+        case sourcePort, destinationPort, tcpFlags, syn, icmpType, multiport, state, ctstatus, ctdir, macSource
+        case physdevIn, physdevOut, physdevIsIn, physdevIsOut, physdevIsBridged, comment, matchSet, setCounters
+        case addressType, addressTypeLimit, mark, addressRange, limit, owner
+    }
+
+    static func optionKind(module: String, option: String) -> OptionKind? {
+        switch module {
+        case "tcp", "udp":
+            switch option {
+            case "--dport", "--destination-port": return .destinationPort
+            case "--sport", "--source-port": return .sourcePort
+            case "--tcp-flags": return module == "tcp" ? .tcpFlags : nil
+            case "--syn": return module == "tcp" ? .syn : nil
+            default: return nil
+            }
+        case "comment": return option == "--comment" ? .comment : nil
+        case "physdev":
+            switch option {
+            case "--physdev-in": return .physdevIn
+            case "--physdev-out": return .physdevOut
+            case "--physdev-is-bridged": return .physdevIsBridged
+            case "--physdev-is-in": return .physdevIsIn
+            case "--physdev-is-out": return .physdevIsOut
+            default: return nil
+            }
+        case "state": return option == "--state" ? .state : nil
+        case "conntrack":
+            switch option {
+            case "--ctstate": return .state
+            case "--ctstatus": return .ctstatus
+            case "--ctdir": return .ctdir
+            default: return nil
+            }
+        case "set":
+            switch option {
+            case "--match-set", "--set": return .matchSet
+            case "--update-counters", "--update-subcounters": return .setCounters
+            default: return nil
+            }
+        case "mac": return option == "--mac-source" ? .macSource : nil
+        case "mark", "connmark": return option == "--mark" ? .mark : nil
+        case "icmp": return option == "--icmp-type" ? .icmpType : nil
+        case "icmp6": return option == "--icmpv6-type" ? .icmpType : nil
+        case "multiport": return .multiport
+        case "addrtype":
+            switch option {
+            case "--src-type", "--dst-type": return .addressType
+            case "--limit-iface-in", "--limit-iface-out": return .addressTypeLimit
+            default: return nil
+            }
+        case "iprange": return .addressRange
+        case "limit": return .limit
+        case "owner": return .owner
+        default: return nil
+        }
+    }
+
     mutating func read() throws(Failure) -> ([RuleClause], RuleTarget) {
         var clauses: [RuleClause] = []
         clauses.reserveCapacity(tokens.count / 2)
@@ -95,7 +155,9 @@ struct RuleReader {
             }
             i += 1
             let option = t.text
-            switch option {
+            // Long options of match modules are the most common: skip the built-ins' cases.
+            let builtin = option.utf8.count == 2 || Self.longBuiltins.contains(option)
+            switch builtin ? option : "" {
             case "-j", "--jump", "-g", "--goto":
                 if negated { throw Failure(column: t.column, message: "a target cannot be negated") }
                 target = try readTarget(flag: option, flagToken: t)
@@ -191,27 +253,27 @@ struct RuleReader {
     private func decode(module: String, option: String, values: Words, at t: Token) throws(Failure) -> MatchCriterion {
         let valueColumn = i > 0 ? tokens[i - 1].column : t.column
         func bad(_ why: String) -> Failure { Failure(column: valueColumn, message: "\(option) \(values.joined(separator: " ")): \(why)") }
-        switch (module, option) {
-        case ("tcp", "--sport"), ("tcp", "--source-port"), ("udp", "--sport"), ("udp", "--source-port"):
+        switch Self.optionKind(module: module, option: option) {
+        case .sourcePort:
             try expect(values, 1, t)
             guard let r = Self.portRange(values[0]) else { throw bad("expected a port or PORT:PORT") }
             return .sourcePort(r)
-        case ("tcp", "--dport"), ("tcp", "--destination-port"), ("udp", "--dport"), ("udp", "--destination-port"):
+        case .destinationPort:
             try expect(values, 1, t)
             guard let r = Self.portRange(values[0]) else { throw bad("expected a port or PORT:PORT") }
             return .destinationPort(r)
-        case ("tcp", "--tcp-flags"):
+        case .tcpFlags:
             try expect(values, 2, t)
             guard let m = Self.tcpFlags(values[0]), let s = Self.tcpFlags(values[1]) else { throw bad("expected flag lists such as FIN,SYN,RST,ACK SYN") }
             return .tcpFlags(mask: m, set: s)
-        case ("tcp", "--syn"):
+        case .syn:
             try expect(values, 0, t)
             return .tcpFlags(mask: 0x17, set: 0x02)
-        case ("icmp", "--icmp-type"), ("icmp6", "--icmpv6-type"):
+        case .icmpType:
             try expect(values, 1, t)
             guard let (type, codes) = Self.icmpType(values[0], v6: module == "icmp6") else { throw bad("expected a type number, TYPE/CODE or a type name") }
             return .icmpType(type: type, codes: codes)
-        case ("multiport", _):
+        case .multiport:
             try expect(values, 1, t)
             var ranges: [PortRange] = []
             for item in values[0].split(separator: ",") {
@@ -221,7 +283,7 @@ struct RuleReader {
             let dir: MultiportDirection = option.contains("source") || option == "--sports" ? .source
                 : option == "--ports" ? .either : .destination
             return .multiport(dir, ranges)
-        case ("state", "--state"), ("conntrack", "--ctstate"):
+        case .state:
             try expect(values, 1, t)
             var s = ConnectionStates()
             for name in values[0].split(separator: ",") {
@@ -229,7 +291,7 @@ struct RuleReader {
                 s.insert(v)
             }
             return .connectionState(s)
-        case ("conntrack", "--ctstatus"):
+        case .ctstatus:
             try expect(values, 1, t)
             var s = ConnectionStatus()
             for name in values[0].split(separator: ",") {
@@ -237,30 +299,30 @@ struct RuleReader {
                 s.formUnion(v)
             }
             return .connectionStatus(s)
-        case ("conntrack", "--ctdir"):
+        case .ctdir:
             try expect(values, 1, t)
             switch values[0] {
             case "ORIGINAL": return .connectionDirectionReply(false)
             case "REPLY": return .connectionDirectionReply(true)
             default: throw bad("expected ORIGINAL or REPLY")
             }
-        case ("mac", "--mac-source"):
+        case .macSource:
             try expect(values, 1, t)
             guard let m = MACAddress(values[0]) else { throw bad("expected a MAC address") }
             return .macSource(m)
-        case ("physdev", "--physdev-in"):
+        case .physdevIn:
             try expect(values, 1, t)
             return .physdevIn(InterfacePattern(values[0]))
-        case ("physdev", "--physdev-out"):
+        case .physdevOut:
             try expect(values, 1, t)
             return .physdevOut(InterfacePattern(values[0]))
-        case ("physdev", "--physdev-is-in"): try expect(values, 0, t); return .physdevIsIn
-        case ("physdev", "--physdev-is-out"): try expect(values, 0, t); return .physdevIsOut
-        case ("physdev", "--physdev-is-bridged"): try expect(values, 0, t); return .physdevIsBridged
-        case ("comment", "--comment"):
+        case .physdevIsIn: try expect(values, 0, t); return .physdevIsIn
+        case .physdevIsOut: try expect(values, 0, t); return .physdevIsOut
+        case .physdevIsBridged: try expect(values, 0, t); return .physdevIsBridged
+        case .comment:
             try expect(values, 1, t)
             return .comment(values[0])
-        case ("set", "--match-set"), ("set", "--set"):
+        case .matchSet:
             try expect(values, 2, t)
             var flags: [Bool] = []
             for f in values[1].split(separator: ",") {
@@ -268,11 +330,11 @@ struct RuleReader {
                 flags.append(f == "src")
             }
             return .ipset(name: values[0], sourceFlags: flags)
-        case ("set", "--update-counters"), ("set", "--update-subcounters"):
+        case .setCounters:
             // Only decides whether the set's counters move; never whether the rule matches.
             try expect(values, 0, t)
             return .loadModule("set")
-        case ("addrtype", "--src-type"), ("addrtype", "--dst-type"):
+        case .addressType:
             try expect(values, 1, t)
             var types = AddressTypes()
             for name in values[0].split(separator: ",") {
@@ -280,23 +342,23 @@ struct RuleReader {
                 types.insert(AddressTypes(rawValue: 1 << UInt16(idx)))
             }
             return .addressType(source: option == "--src-type", types)
-        case ("addrtype", "--limit-iface-in"), ("addrtype", "--limit-iface-out"):
+        case .addressTypeLimit:
             try expect(values, 0, t)
             return .addressTypeLimitInterface(input: option.hasSuffix("in"))
-        case ("mark", "--mark"), ("connmark", "--mark"):
+        case .mark:
             try expect(values, 1, t)
             guard let (v, m) = Self.valueMask(values[0]) else { throw bad("expected VALUE[/MASK]") }
             return module == "mark" ? .mark(value: v, mask: m) : .connectionMark(value: v, mask: m)
-        case ("iprange", _):
+        case .addressRange:
             try expect(values, 1, t)
             let ends = values[0].split(separator: "-", maxSplits: 1)
             guard ends.count == 2, let lo = IPAddress(ends[0]), let hi = IPAddress(ends[1]) else { throw bad("expected ADDR-ADDR") }
             return .addressRange(source: option == "--src-range", low: lo, high: hi)
-        case ("limit", _):
+        case .limit:
             return .rateLimit
-        case ("owner", _):
+        case .owner:
             return .owner(kind: String(option.dropFirst(2)), value: values.first ?? "")
-        default:
+        case nil:
             let what = Self.moduleOptions[module] == nil ? "match module '\(module)'" : "option \(option) of module '\(module)'"
             return .unsupported("\(what) is not modelled")
         }
@@ -392,6 +454,9 @@ struct RuleReader {
         }
     }
 
+    static let longBuiltins: Set<String> = ["--jump", "--goto", "--match", "--source", "--src", "--destination", "--dst",
+                                            "--in-interface", "--out-interface", "--protocol", "--fragment"]
+
     /// Options each modelled target takes.
     static let targetOptions: [String: Set<String>] = [
         "ACCEPT": [], "DROP": [], "RETURN": [], "NOTRACK": [],
@@ -454,7 +519,14 @@ struct RuleReader {
         "sctp": 132, "mh": 135, "gre": 47, "vrrp": 112, "igmp": 2, "ipip": 4, "ospf": 89, "pim": 103,
     ]
 
-    static func protocolNumber(_ s: String) -> UInt8? { protocolNames[s.lowercased()] ?? UInt8(s) }
+    static func protocolNumber(_ s: String) -> UInt8? {
+        switch s {
+        case "tcp": return 6
+        case "udp": return 17
+        case "icmp": return 1
+        default: return protocolNames[s.lowercased()] ?? UInt8(s)
+        }
+    }
 
     static func implicitModule(_ proto: UInt8) -> String? {
         switch proto {

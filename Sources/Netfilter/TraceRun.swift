@@ -20,20 +20,43 @@ enum Truth {
 /// the record of what happened. Lives only for one `FirewallEvaluator.trace` call.
 struct TraceRun {
     /// A rule or chain policy, by index, until the result is built (cheap to record).
-    struct RuleID {
+    struct RuleID: Sendable {
         var table: String
         var chain: Int
         /// Rule index in the chain; -1 for the policy of the chain.
         var rule: Int
     }
-    struct Step {
+    struct Step: Sendable {
         var hook: Hook
         var table: String
         var chain: Int
         var event: FirewallTraceStep.Event
-        var rule: Int?
-        var detail: String?
+        var rule: Int? = nil
+        var detail: StepDetail = .none
         var depth: Int
+    }
+
+    /// What a step did, kept compact during the trace and rendered as text when read.
+    enum StepDetail: Sendable {
+        case none
+        case text(String)
+        case jump(Int)
+        case goto(Int)
+        case zone(UInt16)
+        case mark(UInt32)
+        case connectionMark(UInt32?)
+
+        func text(_ compiled: CompiledRuleset?, _ table: String) -> String? {
+            switch self {
+            case .none: return nil
+            case .text(let s): return s
+            case .jump(let c): return "jump to \(compiled?.chainName(table, c) ?? "?")"
+            case .goto(let c): return "goto \(compiled?.chainName(table, c) ?? "?")"
+            case .zone(let z): return "conntrack zone \(z)"
+            case .mark(let m): return "mark now 0x\(String(m, radix: 16))"
+            case .connectionMark(let m): return "connection mark now \(m.map { "0x" + String($0, radix: 16) } ?? "unknown")"
+            }
+        }
     }
     enum Outcome {
         case accept(RuleID)
@@ -198,7 +221,7 @@ struct TraceRun {
             if tableName == "nat" {
                 if state == .untracked {
                     steps.append(Step(hook: hook, table: tableName, chain: start, event: .skipped,
-                                      detail: "untracked packet (NOTRACK): no NAT", depth: 0))
+                                      detail: .text("untracked packet (NOTRACK): no NAT"), depth: 0))
                     continue
                 }
                 if state != .new {
@@ -287,73 +310,73 @@ struct TraceRun {
             case .unknown(let why):
                 if rule.action.neverDecides {
                     steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i,
-                                      detail: "\(why); the rule only \(rule.action.effect), so the trace goes on", depth: stack.count))
+                                      detail: .text("\(why); the rule only \(rule.action.effect), so the trace goes on"), depth: stack.count))
                     continue
                 }
-                steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: why, depth: stack.count))
+                steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: .text(why), depth: stack.count))
                 return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1) cannot be evaluated: \(why)")
             case .yes:
                 break
             }
             matched.append(id)
             let depth = stack.count
-            func step(_ detail: String?) {
+            func step(_ detail: StepDetail) {
                 steps.append(Step(hook: hook, table: table.name, chain: c, event: .matched, rule: i, detail: detail, depth: depth))
             }
             switch rule.action {
             case .none, .log, .checksumFill:
-                step(nil)
+                step(.none)
             case .conntrackTemplate(let zone):
-                step(zone.map { "conntrack zone \($0)" })
+                step(zone.map { .zone($0) } ?? .none)
             case .notrack:
-                step("not tracked by conntrack from here on")
+                step(.text("not tracked by conntrack from here on"))
                 notrack = true
             case .mark(let change):
                 mark = change.apply(mark)
-                step("mark now 0x\(String(mark, radix: 16))")
+                step(.mark(mark))
             case .connectionMark(let op):
                 switch op {
                 case .set(let change):
                     if let cm = connmark { connmark = change.apply(cm) } else if change.clear == .max { connmark = change.xor }
-                    step("connection mark now \(connmark.map { "0x" + String($0, radix: 16) } ?? "unknown")")
+                    step(.connectionMark(connmark))
                 case .save(let nf, let ct):
                     if let cm = connmark { connmark = (cm & ~ct) ^ (mark & nf) } else if ct == .max { connmark = mark & nf }
-                    step("connection mark now \(connmark.map { "0x" + String($0, radix: 16) } ?? "unknown")")
+                    step(.connectionMark(connmark))
                 case .restore(let nf, let ct):
                     guard let cm = connmark else {
                         steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i,
-                                          detail: "restores the packet mark from the connection mark, which is not known", depth: depth))
+                                          detail: .text("restores the packet mark from the connection mark, which is not known"), depth: depth))
                         return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1) restores the mark from the connection mark, which is not known (give it with --connmark)")
                     }
                     mark = (mark & ~nf) ^ (cm & ct)
-                    step("mark now 0x\(String(mark, radix: 16))")
+                    step(.mark(mark))
                 }
             case .accept:
-                step("ACCEPT")
+                step(.text("ACCEPT"))
                 return .accept(id)
             case .drop:
-                step("DROP")
+                step(.text("DROP"))
                 return .drop(id)
             case .reject(let with):
-                step("REJECT" + (with.map { " with \($0)" } ?? ""))
+                step(.text("REJECT" + (with.map { " with \($0)" } ?? "")))
                 return .drop(id)
             case .returnFromChain:
-                step("RETURN")
+                step(.text("RETURN"))
                 guard let caller = stack.popLast() else { return policy(table, start) }
                 f = caller
             case .jump:
-                step("jump to \(table.chains[rule.targetChain].name)")
+                step(.jump(rule.targetChain))
                 stack.append(f)
                 f = frame(table, rule.targetChain)
             case .goto:
-                step("goto \(table.chains[rule.targetChain].name)")
+                step(.goto(rule.targetChain))
                 f = frame(table, rule.targetChain)
             case .snat, .dnat, .masquerade, .redirect:
                 let detail = applyNAT(rule.action, rule: id)
-                step(detail)
+                step(.text(detail))
                 return .accept(id)
             case .unsupported(let why):
-                steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: why, depth: depth))
+                steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: .text(why), depth: depth))
                 return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1): \(why)")
             }
         }
@@ -364,7 +387,7 @@ struct TraceRun {
         let base = table.chains[start]
         let id = RuleID(table: table.name, chain: start, rule: -1)
         matched.append(id)
-        steps.append(Step(hook: hook, table: table.name, chain: start, event: .policy, rule: -1, detail: base.policy, depth: 0))
+        steps.append(Step(hook: hook, table: table.name, chain: start, event: .policy, rule: -1, detail: base.policy.map { .text($0) } ?? .none, depth: 0))
         return base.policy == "DROP" ? .drop(id) : .accept(id)
     }
 
@@ -436,7 +459,7 @@ struct TraceRun {
     private mutating func applyBinding(at hook: Hook, table: String, chain: Int) {
         guard let b = connection.binding else {
             steps.append(Step(hook: hook, table: table, chain: chain, event: .skipped,
-                              detail: "NAT rules are consulted only for the first packet of a connection; this connection's translation is not known to the trace",
+                              detail: .text("NAT rules are consulted only for the first packet of a connection; this connection's translation is not known to the trace"),
                               depth: 0))
             return
         }
@@ -460,24 +483,19 @@ struct TraceRun {
         }
         guard let kind else {
             steps.append(Step(hook: hook, table: table, chain: chain, event: .skipped,
-                              detail: "existing connection: no NAT to apply at this hook", depth: 0))
+                              detail: .text("existing connection: no NAT to apply at this hook"), depth: 0))
             return
         }
         let after = kind == .source ? endpoint(packet.ipSrc, packet.srcPort) : endpoint(packet.ipDst, packet.dstPort)
         translations.append(NATTranslation(kind: kind, hook: hook.rawValue, rule: nil, before: before, after: after,
                                            note: reply ? "reply: the connection's NAT undone" : "the connection's NAT applied"))
         steps.append(Step(hook: hook, table: table, chain: chain, event: .skipped,
-                          detail: "existing connection: \(before) -> \(after) from its conntrack entry", depth: 0))
+                          detail: .text("existing connection: \(before) -> \(after) from its conntrack entry"), depth: 0))
     }
 
     // MARK: Results
 
-    func reference(_ id: RuleID) -> FirewallRuleReference? {
-        guard let compiled, let table = compiled.tables[id.table] else { return nil }
-        let chain = table.chains[id.chain]
-        if id.rule < 0 { return chain.policyReference }
-        return chain.rules[id.rule].reference
-    }
+    func reference(_ id: RuleID) -> FirewallRuleReference? { compiled?.reference(id) }
 
     func result() -> FirewallTrace {
         let decidingID = deciding ?? lastFilterDecision ?? lastDecision
@@ -490,22 +508,16 @@ struct TraceRun {
         } else {
             binding = connection.binding
         }
-        let chainName: (String, Int) -> String = { t, c in compiled?.tables[t]?.chains[c].name ?? "?" }
         return FirewallTrace(
             packet: original, translatedPacket: packet, connection: connection, traversal: traversal,
             verdict: verdict ?? .unknown(reason: "the trace did not finish"),
             decidingRule: decidingID.flatMap(reference),
-            steps: steps.map { s in
-                FirewallTraceStep(hook: s.hook.rawValue, table: s.table, chain: chainName(s.table, s.chain), event: s.event,
-                                  rule: s.rule.flatMap { reference(RuleID(table: s.table, chain: s.chain, rule: $0)) },
-                                  detail: s.detail, depth: s.depth)
-            },
             translations: translations,
-            matchedRules: matched.compactMap(reference),
             notes: notes,
             binding: binding,
             packetMarkAfter: mark,
-            connectionMarkAfter: connmark)
+            connectionMarkAfter: connmark,
+            records: steps, matchedIDs: matched, compiled: compiled)
     }
 }
 
