@@ -78,7 +78,7 @@ do {
         exit(0)
     }
     var parseTimes: [Cost] = []
-    for _ in 0..<(offline ? 5 : 20) {
+    for _ in 0..<20 {
         // The previous result is freed outside the timed region: freeing is not parsing.
         var fresh: FirewallRuleset?
         parseTimes.append(try time { fresh = try FirewallRuleset.parse(saved) })
@@ -132,6 +132,7 @@ do {
     print("                                 wall          CPU")
     print("  iptables-save -c (median of 5) \(ms(save.wall))   \(ms(save.cpu))")
     print("  our parse (median)             \(ms(parse.wall))   \(ms(parse.cpu))   = \(ratio(parse.cpu, save.cpu)) x iptables-save CPU, \(ratio(parse.wall, save.wall)) x wall   (target <= 20 ms, <= 0.1 x)")
+    print("  our parse (fastest of 20)      \(ms(parseTimes.min { $0.wall < $1.wall }!.wall))   \(ms(parseTimes.min()!.cpu))")
     print("  evaluator set-up (median of 5) \(ms(setup.wall))   \(ms(setup.cpu))")
     print("  trace, mixed ports (2000)      \(us(perPacket.wall))   \(us(perPacket.cpu)) per packet   (target <= 20 us)")
     print("  trace, last port (2000)        \(us(perWorst.wall))   \(us(perWorst.cpu)) per packet")

@@ -1,3 +1,4 @@
+import Foundation
 import HopscopeModel
 
 /// A problem in an `iptables-save` dump, naming the line and column (both 1-based) and quoting the line.
@@ -49,6 +50,8 @@ struct Token {
     var text: String
     var column: Int
     var quoted: Bool
+    /// `wordHash` of the word's bytes (0 for a quoted word), for dispatch without string compares.
+    var hash: UInt64 = 0
     var isBang: Bool { !quoted && text.utf8.count == 1 && text.utf8.first == UInt8(ascii: "!") }
     /// True for `-x` / `--xyz` words that start an option (a quoted word never does).
     var isOption: Bool {
@@ -64,6 +67,11 @@ struct IptablesSaveParser {
     var family: IPFamily?
     let recovering: Bool
     var problems: [FirewallParseError] = []
+    /// Words longer than a small string (chain names, long options, state lists) by hash, so each
+    /// is allocated once per dump rather than once per rule.
+    private var longWords: [UInt64: String] = [:]
+    /// Reused for the unescaped bytes of quoted words.
+    private var quotedBuffer: [UInt8] = []
 
     init(family: IPFamily?, recovering: Bool) {
         self.family = family
@@ -221,7 +229,15 @@ struct IptablesSaveParser {
             }
             counters = v
         }
-        return FirewallChain(name: String(parts[0]), policy: policy == "-" ? nil : policy, counters: counters, lineNumber: lineNumber)
+        let name = String(parts[0])
+        if name.utf8.count > 15 { longWords[wordHash(name.utf8)] = name }
+        return FirewallChain(name: name, policy: policy == "-" ? nil : policy, counters: counters, lineNumber: lineNumber)
+    }
+
+    /// Whether `s` has exactly the bytes of `word` (memcmp on the string's contiguous UTF-8).
+    static func same(_ s: String, _ word: UnsafeBufferPointer<UInt8>) -> Bool {
+        var s = s
+        return s.withUTF8 { u in u.count == word.count && (u.count == 0 || memcmp(u.baseAddress!, word.baseAddress!, u.count) == 0) }
     }
 
     static func counters(_ b: ArraySlice<UInt8>) -> PacketCounters? {
@@ -252,7 +268,7 @@ struct IptablesSaveParser {
 
     /// Splits a rule line into words the way `iptables-restore` does: spaces separate words,
     /// double quotes group them, a backslash escapes the next character inside quotes.
-    private func tokenize(_ slice: ArraySlice<UInt8>, into tokens: inout [Token], columnOffset: Int, lineNumber: Int, lineText: () -> String) throws {
+    private mutating func tokenize(_ slice: ArraySlice<UInt8>, into tokens: inout [Token], columnOffset: Int, lineNumber: Int, lineText: () -> String) throws {
         tokens.removeAll(keepingCapacity: true)
         try slice.withUnsafeBufferPointer { b in
         var i = 0
@@ -262,7 +278,9 @@ struct IptablesSaveParser {
             if i >= n { break }
             let column = columnOffset + i + 1
             if b[i] == UInt8(ascii: "\"") {
-                var bytes: [UInt8] = []
+                var bytes = quotedBuffer
+                bytes.removeAll(keepingCapacity: true)
+                defer { quotedBuffer = bytes }
                 i += 1
                 var closed = false
                 while i < n {
@@ -276,11 +294,34 @@ struct IptablesSaveParser {
                 guard closed else {
                     throw FirewallParseError(line: lineNumber, column: column, message: "unterminated quoted string", lineText: lineText())
                 }
-                tokens.append(Token(text: String(decoding: bytes, as: UTF8.self), column: column, quoted: true))
+                // Neutron writes the same comments on every port's rules: keep one copy of each.
+                let h = wordHash(bytes)
+                let text: String
+                if let known = longWords[h], bytes.withUnsafeBufferPointer({ Self.same(known, $0) }) {
+                    text = known
+                } else {
+                    text = String(decoding: bytes, as: UTF8.self)
+                    if bytes.count > 15 { longWords[h] = text }
+                }
+                tokens.append(Token(text: text, column: column, quoted: true))
             } else {
                 let s = i
-                while i < n && b[i] != 0x20 && b[i] != 0x09 { i += 1 }
-                tokens.append(Token(text: String(decoding: UnsafeBufferPointer(rebasing: b[s..<i]), as: UTF8.self), column: column, quoted: false))
+                var h: UInt64 = 0xcbf2_9ce4_8422_2325
+                while i < n && b[i] != 0x20 && b[i] != 0x09 {
+                    h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01b3
+                    i += 1
+                }
+                let word = UnsafeBufferPointer(rebasing: b[s..<i])
+                let text: String
+                if word.count <= 15 {
+                    text = String(decoding: word, as: UTF8.self)
+                } else if let known = longWords[h], Self.same(known, word) {
+                    text = known
+                } else {
+                    text = String(decoding: word, as: UTF8.self)
+                    longWords[h] = text
+                }
+                tokens.append(Token(text: text, column: column, quoted: false, hash: h))
             }
         }
         }

@@ -1,5 +1,156 @@
 import HopscopeModel
 
+/// FNV-1a over a word's bytes: the parser dispatches on these instead of comparing strings
+/// (a `switch` over strings compares one case after another).
+@inline(__always) func wordHash<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+    return h
+}
+
+/// Hashes (`wordHash`) of the words the parser dispatches on, as literals so that reading one
+/// costs nothing (a computed global would be initialised lazily on every access path).
+/// `ParserTests.wordHashConstantsMatchTheirWords` checks each against its word.
+enum W {
+    static func h(_ s: String) -> UInt64 { wordHash(s.utf8) }
+    static let j: UInt64 = 0x07d05407b4984d36  // -j
+    static let jump: UInt64 = 0x93a8c0d3ce32e37b  // --jump
+    static let g: UInt64 = 0x07d06107b498634d  // -g
+    static let goto_: UInt64 = 0xf4a6c3ebf769fd34  // --goto
+    static let m: UInt64 = 0x07d05707b498524f  // -m
+    static let match: UInt64 = 0x7da7651fc3f42758  // --match
+    static let s: UInt64 = 0x07d04d07b4984151  // -s
+    static let source: UInt64 = 0xd78218a91d1e794a  // --source
+    static let src: UInt64 = 0x44b83afcce3dfb63  // --src
+    static let d: UInt64 = 0x07d05e07b4985e34  // -d
+    static let destination: UInt64 = 0x149d3307e41b4725  // --destination
+    static let dst: UInt64 = 0xb09a76fc7a1ae776  // --dst
+    static let i: UInt64 = 0x07d05307b4984b83  // -i
+    static let inInterface: UInt64 = 0x0a6e4d74dc003e5a  // --in-interface
+    static let o: UInt64 = 0x07d05907b49855b5  // -o
+    static let outInterface: UInt64 = 0x06026649489cbf97  // --out-interface
+    static let p: UInt64 = 0x07d04a07b4983c38  // -p
+    static let protocol_: UInt64 = 0x88d1155e9d071deb  // --protocol
+    static let f: UInt64 = 0x07d06007b498619a  // -f
+    static let fragment: UInt64 = 0xb6676104e7195daf  // --fragment
+    static let tcp: UInt64 = 0x56d0b41944429590  // tcp
+    static let udp: UInt64 = 0x4c8ba3193dfc9564  // udp
+    static let comment: UInt64 = 0x8a0021ca40aeac3e  // comment
+    static let physdev: UInt64 = 0x36d626eb5ed8eb5c  // physdev
+    static let state: UInt64 = 0xee63aaad45b1b116  // state
+    static let conntrack: UInt64 = 0xf5369aaae47ee8ee  // conntrack
+    static let set: UInt64 = 0x823b87195ce20e23  // set
+    static let mac: UInt64 = 0x080f6619176d43a8  // mac
+    static let mark: UInt64 = 0x1f3b3fa2ce7ecac0  // mark
+    static let connmark: UInt64 = 0x647aa4660a00514a  // connmark
+    static let icmp: UInt64 = 0xdbf83ec56c1a5c78  // icmp
+    static let icmp6: UInt64 = 0xe12ef776b0cad88a  // icmp6
+    static let multiport: UInt64 = 0x7360b8d655cc02dd  // multiport
+    static let addrtype: UInt64 = 0x3e023642601f9bc2  // addrtype
+    static let iprange: UInt64 = 0xcae7a2d8edd0de81  // iprange
+    static let limit: UInt64 = 0x760d7da9ffd99754  // limit
+    static let owner: UInt64 = 0xa692f75ab08b8cf4  // owner
+    static let sport: UInt64 = 0x72337bcccf22deff  // --sport
+    static let sourcePort: UInt64 = 0xef1a93ae72e0a186  // --source-port
+    static let dport: UInt64 = 0x37d609e547bd9232  // --dport
+    static let destinationPort: UInt64 = 0xf7e1b585ddcb98c3  // --destination-port
+    static let tcpFlags: UInt64 = 0x9e5dd0385a66cd64  // --tcp-flags
+    static let syn: UInt64 = 0x44d047fcce52a35b  // --syn
+    static let tcpOption: UInt64 = 0x82092681bb00182c  // --tcp-option
+    static let commentOpt: UInt64 = 0x157a03ef4c4b7c98  // --comment
+    static let physdevIn: UInt64 = 0xc71fdcc334dcc446  // --physdev-in
+    static let physdevOut: UInt64 = 0x260a0db2c8db0fa7  // --physdev-out
+    static let physdevIsBridged: UInt64 = 0x26b834a84010e0b3  // --physdev-is-bridged
+    static let physdevIsIn: UInt64 = 0x779fbb0fadb15e5f  // --physdev-is-in
+    static let physdevIsOut: UInt64 = 0x28b5f6a440efc884  // --physdev-is-out
+    static let stateOpt: UInt64 = 0xf50b2ca9341c6ca0  // --state
+    static let ctstate: UInt64 = 0xf3bb496815d6c405  // --ctstate
+    static let ctstatus: UInt64 = 0xfe3831dd1c1d63f2  // --ctstatus
+    static let ctdir: UInt64 = 0x4077ff21c0a17467  // --ctdir
+    static let matchSet: UInt64 = 0x6cfc2a5a65270495  // --match-set
+    static let setOpt: UInt64 = 0x44de31fcce5ebb55  // --set
+    static let updateCounters: UInt64 = 0x9bcd4ce487ed5a1c  // --update-counters
+    static let updateSubcounters: UInt64 = 0x48a892112257318c  // --update-subcounters
+    static let macSource: UInt64 = 0xd4a3e97d9f8bf550  // --mac-source
+    static let markOpt: UInt64 = 0x72ac55bb37d619ba  // --mark
+    static let icmpType: UInt64 = 0x274943693fc11451  // --icmp-type
+    static let icmpv6Type: UInt64 = 0x079658237edecd9d  // --icmpv6-type
+    static let srcType: UInt64 = 0xb989949385c8666a  // --src-type
+    static let dstType: UInt64 = 0x22e2b114fda48b69  // --dst-type
+    static let limitIfaceIn: UInt64 = 0xb8e0d902bb91a7f7  // --limit-iface-in
+    static let limitIfaceOut: UInt64 = 0xea6f32a4d4ded99c  // --limit-iface-out
+
+    /// Every constant with its word, for the test.
+    static let all: [(UInt64, String)] = [
+        (j, "-j"),
+        (jump, "--jump"),
+        (g, "-g"),
+        (goto_, "--goto"),
+        (m, "-m"),
+        (match, "--match"),
+        (s, "-s"),
+        (source, "--source"),
+        (src, "--src"),
+        (d, "-d"),
+        (destination, "--destination"),
+        (dst, "--dst"),
+        (i, "-i"),
+        (inInterface, "--in-interface"),
+        (o, "-o"),
+        (outInterface, "--out-interface"),
+        (p, "-p"),
+        (protocol_, "--protocol"),
+        (f, "-f"),
+        (fragment, "--fragment"),
+        (tcp, "tcp"),
+        (udp, "udp"),
+        (comment, "comment"),
+        (physdev, "physdev"),
+        (state, "state"),
+        (conntrack, "conntrack"),
+        (set, "set"),
+        (mac, "mac"),
+        (mark, "mark"),
+        (connmark, "connmark"),
+        (icmp, "icmp"),
+        (icmp6, "icmp6"),
+        (multiport, "multiport"),
+        (addrtype, "addrtype"),
+        (iprange, "iprange"),
+        (limit, "limit"),
+        (owner, "owner"),
+        (sport, "--sport"),
+        (sourcePort, "--source-port"),
+        (dport, "--dport"),
+        (destinationPort, "--destination-port"),
+        (tcpFlags, "--tcp-flags"),
+        (syn, "--syn"),
+        (tcpOption, "--tcp-option"),
+        (commentOpt, "--comment"),
+        (physdevIn, "--physdev-in"),
+        (physdevOut, "--physdev-out"),
+        (physdevIsBridged, "--physdev-is-bridged"),
+        (physdevIsIn, "--physdev-is-in"),
+        (physdevIsOut, "--physdev-is-out"),
+        (stateOpt, "--state"),
+        (ctstate, "--ctstate"),
+        (ctstatus, "--ctstatus"),
+        (ctdir, "--ctdir"),
+        (matchSet, "--match-set"),
+        (setOpt, "--set"),
+        (updateCounters, "--update-counters"),
+        (updateSubcounters, "--update-subcounters"),
+        (macSource, "--mac-source"),
+        (markOpt, "--mark"),
+        (icmpType, "--icmp-type"),
+        (icmpv6Type, "--icmpv6-type"),
+        (srcType, "--src-type"),
+        (dstType, "--dst-type"),
+        (limitIfaceIn, "--limit-iface-in"),
+        (limitIfaceOut, "--limit-iface-out"),
+    ]
+}
+
 /// Decodes the words of one rule (after `-A CHAIN`) into clauses and a target.
 ///
 /// Options belong to the most recently loaded match module that owns them (as iptables-save
@@ -47,31 +198,18 @@ struct RuleReader {
     ]
 
     /// Whether a modelled module owns an option; nil for a module Hopscope does not model.
-    /// (A switch: this runs for every option of every rule, and string hashing costs more.)
-    static func module(_ module: String, owns option: String) -> Bool? {
-        switch module {
-        case "tcp":
-            switch option {
-            case "--sport", "--dport", "--tcp-flags", "--syn", "--source-port", "--destination-port", "--tcp-option": return true
-            default: return false
-            }
-        case "udp":
-            switch option {
-            case "--sport", "--dport", "--source-port", "--destination-port": return true
-            default: return false
-            }
-        case "comment": return option == "--comment"
-        case "physdev":
-            switch option {
-            case "--physdev-in", "--physdev-out", "--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out": return true
-            default: return false
-            }
-        case "state": return option == "--state"
-        case "mac": return option == "--mac-source"
-        case "mark", "connmark": return option == "--mark"
-        case "icmp": return option == "--icmp-type"
-        case "icmp6": return option == "--icmpv6-type"
-        default: return moduleOptions[module]?.contains(option)
+    static func module(_ m: UInt64, _ name: String, owns o: UInt64, _ option: String) -> Bool? {
+        switch m {
+        case W.tcp: return o == W.sport || o == W.dport || o == W.tcpFlags || o == W.syn || o == W.sourcePort || o == W.destinationPort || o == W.tcpOption
+        case W.udp: return o == W.sport || o == W.dport || o == W.sourcePort || o == W.destinationPort
+        case W.comment: return o == W.commentOpt
+        case W.physdev: return o == W.physdevIn || o == W.physdevOut || o == W.physdevIsBridged || o == W.physdevIsIn || o == W.physdevIsOut
+        case W.state: return o == W.stateOpt
+        case W.mac: return o == W.macSource
+        case W.mark, W.connmark: return o == W.markOpt
+        case W.icmp: return o == W.icmpType
+        case W.icmp6: return o == W.icmpv6Type
+        default: return moduleOptions[name]?.contains(option)
         }
     }
 
@@ -83,54 +221,54 @@ struct RuleReader {
         case addressType, addressTypeLimit, mark, addressRange, limit, owner
     }
 
-    static func optionKind(module: String, option: String) -> OptionKind? {
-        switch module {
-        case "tcp", "udp":
-            switch option {
-            case "--dport", "--destination-port": return .destinationPort
-            case "--sport", "--source-port": return .sourcePort
-            case "--tcp-flags": return module == "tcp" ? .tcpFlags : nil
-            case "--syn": return module == "tcp" ? .syn : nil
+    static func optionKind(module m: UInt64, option o: UInt64) -> OptionKind? {
+        switch m {
+        case W.tcp, W.udp:
+            switch o {
+            case W.dport, W.destinationPort: return .destinationPort
+            case W.sport, W.sourcePort: return .sourcePort
+            case W.tcpFlags: return m == W.tcp ? .tcpFlags : nil
+            case W.syn: return m == W.tcp ? .syn : nil
             default: return nil
             }
-        case "comment": return option == "--comment" ? .comment : nil
-        case "physdev":
-            switch option {
-            case "--physdev-in": return .physdevIn
-            case "--physdev-out": return .physdevOut
-            case "--physdev-is-bridged": return .physdevIsBridged
-            case "--physdev-is-in": return .physdevIsIn
-            case "--physdev-is-out": return .physdevIsOut
+        case W.comment: return o == W.commentOpt ? .comment : nil
+        case W.physdev:
+            switch o {
+            case W.physdevIn: return .physdevIn
+            case W.physdevOut: return .physdevOut
+            case W.physdevIsBridged: return .physdevIsBridged
+            case W.physdevIsIn: return .physdevIsIn
+            case W.physdevIsOut: return .physdevIsOut
             default: return nil
             }
-        case "state": return option == "--state" ? .state : nil
-        case "conntrack":
-            switch option {
-            case "--ctstate": return .state
-            case "--ctstatus": return .ctstatus
-            case "--ctdir": return .ctdir
+        case W.state: return o == W.stateOpt ? .state : nil
+        case W.conntrack:
+            switch o {
+            case W.ctstate: return .state
+            case W.ctstatus: return .ctstatus
+            case W.ctdir: return .ctdir
             default: return nil
             }
-        case "set":
-            switch option {
-            case "--match-set", "--set": return .matchSet
-            case "--update-counters", "--update-subcounters": return .setCounters
+        case W.set:
+            switch o {
+            case W.matchSet, W.setOpt: return .matchSet
+            case W.updateCounters, W.updateSubcounters: return .setCounters
             default: return nil
             }
-        case "mac": return option == "--mac-source" ? .macSource : nil
-        case "mark", "connmark": return option == "--mark" ? .mark : nil
-        case "icmp": return option == "--icmp-type" ? .icmpType : nil
-        case "icmp6": return option == "--icmpv6-type" ? .icmpType : nil
-        case "multiport": return .multiport
-        case "addrtype":
-            switch option {
-            case "--src-type", "--dst-type": return .addressType
-            case "--limit-iface-in", "--limit-iface-out": return .addressTypeLimit
+        case W.mac: return o == W.macSource ? .macSource : nil
+        case W.mark, W.connmark: return o == W.markOpt ? .mark : nil
+        case W.icmp: return o == W.icmpType ? .icmpType : nil
+        case W.icmp6: return o == W.icmpv6Type ? .icmpType : nil
+        case W.multiport: return .multiport
+        case W.addrtype:
+            switch o {
+            case W.srcType, W.dstType: return .addressType
+            case W.limitIfaceIn, W.limitIfaceOut: return .addressTypeLimit
             default: return nil
             }
-        case "iprange": return .addressRange
-        case "limit": return .limit
-        case "owner": return .owner
+        case W.iprange: return .addressRange
+        case W.limit: return .limit
+        case W.owner: return .owner
         default: return nil
         }
     }
@@ -138,8 +276,8 @@ struct RuleReader {
     mutating func read() throws(Failure) -> ([RuleClause], RuleTarget) {
         var clauses: [RuleClause] = []
         clauses.reserveCapacity(tokens.count / 2)
-        var modules: [String] = []
-        var protocolModule: String?
+        var modules: [(name: String, hash: UInt64)] = []
+        var protocolModule: (name: String, hash: UInt64)?
         var target = RuleTarget.none
         while i < tokens.count {
             var negated = false
@@ -155,50 +293,49 @@ struct RuleReader {
             }
             i += 1
             let option = t.text
-            // Long options of match modules are the most common: skip the built-ins' cases.
-            let builtin = option.utf8.count == 2 || Self.longBuiltins.contains(option)
-            switch builtin ? option : "" {
-            case "-j", "--jump", "-g", "--goto":
+            let oh = t.hash
+            switch oh {
+            case W.j, W.jump, W.g, W.goto_:
                 if negated { throw Failure(column: t.column, message: "a target cannot be negated") }
                 target = try readTarget(flag: option, flagToken: t)
                 // iptables-save prints the target last; anything after it belongs to the target.
                 return (clauses, target)
-            case "-m", "--match":
+            case W.m, W.match:
                 if negated { throw Failure(column: t.column, message: "'!' cannot negate -m; put it before the module's option") }
                 let values = try readValues(for: t, count: 1)
-                modules.append(values[0])
+                modules.append((values[0], tokens[i - 1].hash))
                 clauses.append(RuleClause(option: option, words: values, module: nil, criterion: .loadModule(values[0])))
-            case "-s", "--source", "--src", "-d", "--destination", "--dst":
+            case W.s, W.source, W.src, W.d, W.destination, W.dst:
                 let values = try readValues(for: t, count: 1)
-                let source = option == "-s" || option == "--source" || option == "--src"
+                let source = oh == W.s || oh == W.source || oh == W.src
                 let c = try address(values[0], column: tokens[i - 1].column)
                 clauses.append(RuleClause(option: option, negated: negated, words: values, module: nil,
                                           criterion: c.map { source ? .source($0) : .destination($0) }
                                               ?? .unsupported("non-contiguous address mask \(values[0])")))
-            case "-i", "--in-interface", "-o", "--out-interface":
+            case W.i, W.inInterface, W.o, W.outInterface:
                 let values = try readValues(for: t, count: 1)
                 let p = InterfacePattern(values[0])
                 clauses.append(RuleClause(option: option, negated: negated, words: values, module: nil,
-                                          criterion: option.hasPrefix("-i") || option == "--in-interface" ? .inInterface(p) : .outInterface(p)))
-            case "-p", "--protocol":
+                                          criterion: oh == W.i || oh == W.inInterface ? .inInterface(p) : .outInterface(p)))
+            case W.p, W.protocol_:
                 let values = try readValues(for: t, count: 1)
                 guard let proto = Self.protocolNumber(values[0]) else {
                     throw Failure(column: tokens[i - 1].column, message: "unknown protocol '\(values[0])' (use a name from /etc/protocols or a number)")
                 }
-                protocolModule = Self.implicitModule(proto)
+                protocolModule = Self.implicitModule(proto).map { ($0, W.h($0)) }
                 clauses.append(RuleClause(option: option, negated: negated, words: values, module: nil,
                                           criterion: .ipProtocol(proto == 0 ? nil : proto)))
-            case "-f", "--fragment":
+            case W.f, W.fragment:
                 clauses.append(RuleClause(option: option, negated: negated, words: Words(), module: nil, criterion: .fragment))
             default:
-                let owner = modules.last { Self.module($0, owns: option) ?? true }
-                    ?? protocolModule.flatMap { Self.module($0, owns: option) == true ? $0 : nil }
+                let owner = modules.last { Self.module($0.hash, $0.name, owns: oh, option) ?? true }
+                    ?? protocolModule.flatMap { Self.module($0.hash, $0.name, owns: oh, option) == true ? $0 : nil }
                 guard let owner else {
                     throw Failure(column: t.column, message: "option \(option) belongs to no loaded match module (add -m MODULE before it)")
                 }
                 let values = try readValues(for: t, count: nil)
-                let criterion = try decode(module: owner, option: option, values: values, at: t)
-                clauses.append(RuleClause(option: option, negated: negated, words: values, module: owner, criterion: criterion))
+                let criterion = try decode(module: owner.name, moduleHash: owner.hash, option: option, optionHash: oh, values: values, at: t)
+                clauses.append(RuleClause(option: option, negated: negated, words: values, module: owner.name, criterion: criterion))
             }
         }
         return (clauses, target)
@@ -250,10 +387,10 @@ struct RuleReader {
         throw Failure(column: column, message: "'\(text)' is not an address or prefix")
     }
 
-    private func decode(module: String, option: String, values: Words, at t: Token) throws(Failure) -> MatchCriterion {
+    private func decode(module: String, moduleHash: UInt64, option: String, optionHash: UInt64, values: Words, at t: Token) throws(Failure) -> MatchCriterion {
         let valueColumn = i > 0 ? tokens[i - 1].column : t.column
         func bad(_ why: String) -> Failure { Failure(column: valueColumn, message: "\(option) \(values.joined(separator: " ")): \(why)") }
-        switch Self.optionKind(module: module, option: option) {
+        switch Self.optionKind(module: moduleHash, option: optionHash) {
         case .sourcePort:
             try expect(values, 1, t)
             guard let r = Self.portRange(values[0]) else { throw bad("expected a port or PORT:PORT") }
@@ -271,7 +408,7 @@ struct RuleReader {
             return .tcpFlags(mask: 0x17, set: 0x02)
         case .icmpType:
             try expect(values, 1, t)
-            guard let (type, codes) = Self.icmpType(values[0], v6: module == "icmp6") else { throw bad("expected a type number, TYPE/CODE or a type name") }
+            guard let (type, codes) = Self.icmpType(values[0], v6: moduleHash == W.icmp6) else { throw bad("expected a type number, TYPE/CODE or a type name") }
             return .icmpType(type: type, codes: codes)
         case .multiport:
             try expect(values, 1, t)
@@ -341,14 +478,14 @@ struct RuleReader {
                 guard let idx = AddressTypes.names.firstIndex(of: String(name)) else { throw bad("unknown address type '\(name)'") }
                 types.insert(AddressTypes(rawValue: 1 << UInt16(idx)))
             }
-            return .addressType(source: option == "--src-type", types)
+            return .addressType(source: optionHash == W.srcType, types)
         case .addressTypeLimit:
             try expect(values, 0, t)
-            return .addressTypeLimitInterface(input: option.hasSuffix("in"))
+            return .addressTypeLimitInterface(input: optionHash == W.limitIfaceIn)
         case .mark:
             try expect(values, 1, t)
             guard let (v, m) = Self.valueMask(values[0]) else { throw bad("expected VALUE[/MASK]") }
-            return module == "mark" ? .mark(value: v, mask: m) : .connectionMark(value: v, mask: m)
+            return moduleHash == W.mark ? .mark(value: v, mask: m) : .connectionMark(value: v, mask: m)
         case .addressRange:
             try expect(values, 1, t)
             let ends = values[0].split(separator: "-", maxSplits: 1)
@@ -453,9 +590,6 @@ struct RuleReader {
         default: return .unsupported("target \(name) is not modelled")
         }
     }
-
-    static let longBuiltins: Set<String> = ["--jump", "--goto", "--match", "--source", "--src", "--destination", "--dst",
-                                            "--in-interface", "--out-interface", "--protocol", "--fragment"]
 
     /// Options each modelled target takes.
     static let targetOptions: [String: Set<String>] = [

@@ -302,3 +302,27 @@ import Testing
         #expect(rule.ruleText.hasPrefix("-A INPUT"))
     }
 }
+
+@Suite struct ParserTests {
+    @Test func wordHashConstantsMatchTheirWords() {
+        for (constant, word) in W.all { #expect(constant == wordHash(word.utf8), "\(word)") }
+        #expect(Set(W.all.map(\.0)).count == W.all.count, "two dispatch words share a hash")
+    }
+
+    @Test func repeatedCommentsAndLongWordsAreSharedNotReparsedWrongly() throws {
+        let text = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :a-chain-with-a-long-name-xyz - [0:0]
+            -A INPUT -m comment --comment "same words here" -j a-chain-with-a-long-name-xyz
+            -A INPUT -m comment --comment "same words here!" -j a-chain-with-a-long-name-xyz
+            -A a-chain-with-a-long-name-xyz -m comment --comment "same words here" -j ACCEPT
+            COMMIT
+            """
+        let r = try FirewallRuleset.parse(text)
+        let rules = r.allRules
+        #expect(rules.map(\.comment) == ["same words here", "same words here!", "same words here"])
+        #expect(rules[0].target.action == .jump("a-chain-with-a-long-name-xyz"))
+        for rule in rules { #expect(rule.formatted() == rule.text) }
+    }
+}
