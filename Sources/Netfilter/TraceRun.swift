@@ -188,7 +188,8 @@ struct TraceRun {
             notes.append("REDIRECT sends the packet to this namespace itself: it is delivered locally (INPUT), not forwarded")
             return (true, nil)
         }
-        guard packet.ipDst != original.ipDst || packet.dstPort != original.dstPort else { return (false, out) }
+        let translated = packet.ipDst != original.ipDst || packet.dstPort != original.dstPort
+        guard translated || out == nil else { return (false, out) }
         if let route {
             switch route(packet) {
             case .local: return (true, nil)
@@ -202,7 +203,9 @@ struct TraceRun {
            addrs.values.contains(where: { $0.contains { $0.address == dst } }) {
             return (true, nil)
         }
-        notes.append("DNAT changed the destination; the trace keeps the output interface given (\(out ?? "?")) as the route")
+        if translated {
+            notes.append("DNAT changed the destination; the trace keeps the output interface given (\(out ?? "?")) as the route")
+        }
         return (false, out)
     }
 

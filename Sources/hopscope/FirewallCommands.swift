@@ -325,14 +325,17 @@ struct FirewallTraceCommand: AsyncParsableCommand {
         } catch {
             throw FirewallOutput.failure(error)
         }
-        let traversal = await makeTraversal(packet, dumps: dumps)
+        let traversal = makeTraversal(packet, dumps: dumps)
         let ctx = ConnectionContext(state: ConnectionContext.State(rawValue: state)!, isReply: reply,
                                     packetMark: mark.flatMap(Self.number) ?? 0, connectionMark: connmark.flatMap(Self.number))
         var trace = evaluator.trace(packet, through: traversal, connection: ctx)
-        // DNAT moved the destination of a routed packet: ask the live kernel where it goes now.
-        if source.isLive, traversal.kind == .forwarded, trace.translations.contains(where: { $0.kind == .destination && $0.rule != nil }),
-           trace.traversal.kind == .forwarded {
-            let decision = await LiveFirewall.route(trace.translatedPacket, inInterface: inInterface, in: source.namespace)
+        // A routed packet's output interface comes from the kernel's routing table when not
+        // given, and routing happens after PREROUTING's DNAT: ask for the translated packet.
+        if source.isLive, traversal.kind == .forwarded,
+           outInterface == nil || trace.translations.contains(where: { $0.kind == .destination && $0.rule != nil }) {
+            var routed = packet
+            routed.ipDst = trace.translations.last(where: { $0.hook == "PREROUTING" }) != nil ? trace.translatedPacket.ipDst : packet.ipDst
+            let decision = await LiveFirewall.route(routed, inInterface: inInterface, in: source.namespace)
             trace = evaluator.trace(packet, through: traversal, connection: ctx, route: { _ in decision })
         }
         if source.json {
@@ -343,7 +346,7 @@ struct FirewallTraceCommand: AsyncParsableCommand {
         if !trace.verdict.isForward { throw ExitCode(1) }
     }
 
-    func makeTraversal(_ packet: PacketKey, dumps: FirewallDumps) async -> Traversal {
+    func makeTraversal(_ packet: PacketKey, dumps: FirewallDumps) -> Traversal {
         let brnf: Bool = bridgeNetfilter.map { $0 == "on" }
             ?? (packet.isIPv6 ? dumps.bridgeCallsIp6tables : dumps.bridgeCallsIptables) ?? !source.isLive
         if localIn { return .deliveredLocally(in: inInterface, physdevIn: physdevIn) }
@@ -351,15 +354,7 @@ struct FirewallTraceCommand: AsyncParsableCommand {
         if physdevIn != nil || physdevOut != nil {
             return .bridged(bridge: inInterface ?? outInterface, from: physdevIn, to: physdevOut, netfilter: brnf)
         }
-        var out = outInterface
-        if out == nil, source.isLive {
-            switch await LiveFirewall.route(packet, inInterface: inInterface, in: source.namespace) {
-            case .forward(let o): out = o
-            case .local: return .deliveredLocally(in: inInterface)
-            case .unknown: break
-            }
-        }
-        return .routed(in: inInterface, out: out)
+        return .routed(in: inInterface, out: outInterface)
     }
 
     func render(_ t: FirewallTrace) {

@@ -38,6 +38,17 @@ import Testing
         #expect(t.matchedRules.contains { $0.chain == "neutron-l3-agent-snat" })
     }
 
+    @Test func routingIsAskedAfterDNATWhenNoOutputInterfaceIsGiven() throws {
+        let p = try PacketKey(parsing: "icmp,nw_src=203.0.113.9,nw_dst=10.100.0.203,icmp_type=8,icmp_code=0")
+        let asked = LockedDestinations()
+        let t = qrouter.trace(p, through: .routed(in: rfp, out: nil), route: { packet in
+            asked.append(packet.ipDst)
+            return .forward(outInterface: "qr-3a70b31c-3f")
+        })
+        #expect(asked.values == [IPAddress("192.168.21.18")], "the route lookup must see the translated destination")
+        #expect(t.verdict == .forward(to: [qr]))
+    }
+
     @Test func floatingIPOutboundGetsFloatSnat() throws {
         let p = try PacketKey(parsing: "icmp,nw_src=192.168.21.18,nw_dst=203.0.113.9,icmp_type=8,icmp_code=0")
         let t = qrouter.trace(p, through: .routed(in: qr, out: rfp))
@@ -98,4 +109,12 @@ import Testing
         #expect(why.contains("connection mark"))
         #expect(t.decidingRule?.text.contains("CONNMARK --restore-mark") == true)
     }
+}
+
+/// Records what a route lookup was asked, from a @Sendable closure.
+final class LockedDestinations: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [IPAddress?] = []
+    func append(_ a: IPAddress?) { lock.lock(); list.append(a); lock.unlock() }
+    var values: [IPAddress?] { lock.lock(); defer { lock.unlock() }; return list }
 }

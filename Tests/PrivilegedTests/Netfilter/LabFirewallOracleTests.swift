@@ -153,7 +153,7 @@ extension CounterOracle {
             var silent = x
             silent.badTransportChecksum = true
             p = try k("tcp,\(src(vm2)),nw_dst=169.254.169.254,tp_src=\(port + 4),tp_dst=80,tcp_flags=+syn")
-            try await probe("lab vm2 metadata request", from: vm2.namespace, vm2.interface, p, to: qr.mac, silent, state: "new",
+            try await probe("lab vm2 to 169.254.169.254 (this router has no metadata redirect: it leaves by SNAT)", from: vm2.namespace, vm2.interface, p, to: qr.mac, silent, state: "new",
                             crossings: path(p, [(cmp, { c.trace($0, through: out(vm2)) }), (rtr, { r.trace($0, through: fromTenant) })]))
             p = try k("tcp,\(src(vm2)),nw_dst=\(qr.address.address),tp_src=\(port + 5),tp_dst=9697,tcp_flags=+syn")
             try await probe("lab vm2 straight to the metadata proxy port", from: vm2.namespace, vm2.interface, p, to: qr.mac, x, state: "new",
