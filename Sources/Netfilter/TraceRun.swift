@@ -93,6 +93,7 @@ struct TraceRun {
     var verdict: Decision?
     var deciding: RuleID?
     var lastFilterDecision: RuleID?
+    var lastSecurityDecision: RuleID?
     var lastDecision: RuleID?
 
     init(evaluator: FirewallEvaluator, packet: PacketKey, traversal: Traversal, connection: ConnectionContext) {
@@ -235,7 +236,8 @@ struct TraceRun {
             switch runChain(table, start: start) {
             case .accept(let id):
                 lastDecision = id
-                if tableName == "filter" || tableName == "security" { lastFilterDecision = id }
+                if tableName == "filter" { lastFilterDecision = id }
+                if tableName == "security" { lastSecurityDecision = id }
             case .drop(let id):
                 verdict = .drop
                 deciding = id
@@ -501,7 +503,8 @@ struct TraceRun {
     func reference(_ id: RuleID) -> FirewallRuleReference? { compiled?.reference(id) }
 
     func result() -> FirewallTrace {
-        let decidingID = deciding ?? lastFilterDecision ?? lastDecision
+        // An accepted packet: the filter table's decision is the one operators write rules for.
+        let decidingID = deciding ?? lastFilterDecision ?? lastSecurityDecision ?? lastDecision
         var binding: NATBinding?
         if state == .new {
             binding = NATBinding(originalSource: original.ipSrc, originalDestination: original.ipDst,

@@ -118,3 +118,26 @@ final class LockedDestinations: @unchecked Sendable {
     func append(_ a: IPAddress?) { lock.lock(); list.append(a); lock.unlock() }
     var values: [IPAddress?] { lock.lock(); defer { lock.unlock() }; return list }
 }
+
+/// IPv6 through real ip6tables dumps: ICMPv6 types, IPv6 prefixes, and an unmodelled match.
+@Suite struct IPv6Tests {
+    @Test func ip6tablesDumpDecidesRouterAdvertisementsAndNamesRpfilterAsUnknown() throws {
+        let url = packageRoot.appendingPathComponent("../shared/data/iptables/insights-core/test_iptables__IP6TABLES_SAVE.txt")
+        let ruleset = try FirewallRuleset.parse(try String(contentsOf: url, encoding: .utf8))
+        #expect(ruleset.family == .ipv6)
+        let e = FirewallEvaluator(ipv4: nil, ipv6: ruleset)
+        let ra = e.trace(try PacketKey(parsing: "icmp6,ipv6_src=fe80::1,ipv6_dst=ff02::1,icmpv6_type=134,icmpv6_code=0"),
+                         through: .deliveredLocally(in: "eth0"))
+        #expect(ra.verdict == .forward(to: ["local"]))
+        #expect(ra.matchedRules.first?.text == "-A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j ACCEPT")
+        #expect(ra.decidingRule?.text == "-A INPUT -s fe80::/64 -j ACCEPT")
+        let ping = e.trace(try PacketKey(parsing: "icmp6,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,icmpv6_type=128,icmpv6_code=0"),
+                           through: .deliveredLocally(in: "eth0"))
+        guard case .unknown(let why) = ping.verdict else { Issue.record("expected unknown, got \(ping.verdict)"); return }
+        #expect(why.contains("rpfilter"))
+        #expect(ping.decidingRule?.text == "-A PREROUTING -m rpfilter --invert -j DROP")
+        // An IPv4 packet with only an ip6tables dump cannot be judged.
+        let v4 = e.trace(try PacketKey(parsing: "icmp,nw_src=192.0.2.1,nw_dst=192.0.2.2,icmp_type=8,icmp_code=0"), through: .deliveredLocally(in: "eth0"))
+        #expect(v4.verdict.isUnknown)
+    }
+}
