@@ -27,6 +27,8 @@ let package = Package(
 
         // MARK: Pure modules (no root, no C headers)
         .target(name: "HopscopeModel", swiftSettings: strict),
+        // iptables-save / ipset parsing and the netfilter evaluator; LiveFirewall.swift alone runs commands.
+        .target(name: "Netfilter", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -41,9 +43,16 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Netlink", "Lab",
+                "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict),
+
+        // Benchmarks (scripts/bench/*), printed figures with ratios against the peer tool.
+        .executableTarget(
+            name: "netfilter-bench",
+            dependencies: ["Netfilter", "Namespaces", "HopscopeModel", "NetfilterTestSupport"],
+            path: "Benchmarks/NetfilterBench",
             swiftSettings: strict),
 
         // MARK: Tests
@@ -51,11 +60,14 @@ let package = Package(
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMnl", "HopscopeModel"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        // Neutron-shaped iptables rules shared by the netfilter unit tests, the counter oracle and the benchmark.
+        .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
+        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Lab"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "Lab"],
             swiftSettings: strict),
     ]
 )
