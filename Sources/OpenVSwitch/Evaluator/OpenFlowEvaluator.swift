@@ -109,7 +109,9 @@ struct Translation {
     }
 
     /// Looks `table` up and runs the matching flow's actions (`xlate_table_action`).
-    mutating func lookupAndExecute(table t: Int) {
+    /// `lookupInPort` (from `resubmit(PORT,…)`) replaces in_port for the lookup only: the actions
+    /// still see the packet's real input port, as in OVS.
+    mutating func lookupAndExecute(table t: Int, lookupInPort: UInt32? = nil) {
         guard depth < Translation.maxDepth, resubmits < Translation.maxResubmits else {
             dropped(.output, reason: "over the translation limit (\(Translation.maxDepth) deep or \(Translation.maxResubmits) resubmits); OVS drops the packet")
             return
@@ -118,7 +120,10 @@ struct Translation {
         table = t
         defer { table = savedTable }
         let bridge = b
+        let realInPort = state.inPort
+        if let lookupInPort { state.inPort = lookupInPort }
         let found = bridge.tables[t]?.lookup(&state)
+        state.inPort = realInPort
         let unreadable = bridge.unreadablePriority[t]
         if unreadable != Int.min && (found == nil || found!.priority <= unreadable) {
             let example = bridge.unreadableExample[t].map { bridge.rules[$0].raw } ?? ""
@@ -155,16 +160,15 @@ struct Translation {
                 outputs.append(OpenFlowOutput(kind: .controller, bridge: b.name, port: "CONTROLLER", ofport: ReservedPort.controller.number, vlan: state.vlanID))
             case .resubmit(let port, let t, let ct):
                 if ct { unknown("resubmit(,,ct) (lookup on the conntrack tuple) is not modelled", bridge: bridge); continue }
-                let savedInPort = state.inPort
+                var lookupPort: UInt32?
                 if let port {
                     guard let n = resolve(port) else {
                         dropped(.output, reason: "resubmit to unknown port \(port)")
                         continue
                     }
-                    state.inPort = n
+                    lookupPort = n
                 }
-                lookupAndExecute(table: t ?? table)
-                if port != nil { state.inPort = savedInPort }
+                lookupAndExecute(table: t ?? table, lookupInPort: lookupPort)
             case .gotoTable(let t):
                 lookupAndExecute(table: t)
             case .modVlanVid(let vid):
@@ -202,8 +206,10 @@ struct Translation {
             case .modNetworkTOS(let t): state[.nwTOS] = (state[.nwTOS] & 0x3) | UInt64(t & 0xFC)
             case .decrementTTL:
                 if state[.nwTTL] <= 1 {
-                    dropped(.output, reason: "dec_ttl: TTL expired", flow: rule?.raw)
-                    exitRequested = true
+                    // OVS sends the packet to the controller (invalid TTL) and skips the rest of
+                    // this action list (outer resubmits carry on).
+                    outputs.append(OpenFlowOutput(kind: .controller, bridge: b.name, port: "CONTROLLER", ofport: ReservedPort.controller.number, vlan: state.vlanID))
+                    steps.append(TraceStep(kind: .output, bridge: b.name, table: table, depth: depth, note: "dec_ttl: TTL expired, packet-in to the controller"))
                     return
                 }
                 state[.nwTTL] -= 1
