@@ -1,13 +1,21 @@
-/// One compiled flow in a table: its match as (slot, mask, value) triples and where to find the
-/// parsed rule.
+/// One compiled flow in a table: its priority, where to find the parsed rule, and the
+/// conjunction clauses it contributes (a flow with `conjunction(id, k/n)` actions is a "soft"
+/// match that only counts when every clause of a conjunction matches).
 struct CompiledRule {
     /// Index of the rule in its bridge's `rules`.
-    var ruleIndex: Int
-    var priority: Int
-    /// Conjunction clauses this flow contributes (`conjunction(id, k/n)`); non-empty makes it a
-    /// "soft" match that only counts when all clauses of a conjunction match.
-    var conjunctions: [(id: UInt32, clause: Int, clauses: Int)]
-    var isSoft: Bool { !conjunctions.isEmpty }
+    var ruleIndex: Int32
+    var priority: Int32
+    /// Range of this flow's clauses in the classifier's `conjunctions`.
+    var conjunctionStart: Int32
+    var conjunctionCount: Int32
+    var isSoft: Bool { conjunctionCount > 0 }
+}
+
+/// A conjunction clause: `conjunction(id, clause+1/clauses)`.
+struct ConjunctionClause {
+    var id: UInt32
+    var clause: Int32
+    var clauses: Int32
 }
 
 /// A tuple-space classifier for one OpenFlow table, with OVS's lookup semantics
@@ -15,31 +23,37 @@ struct CompiledRule {
 /// they cannot beat the best certain ("hard") match; conjunctive ("soft") matches resolved by
 /// re-looking up with `conj_id` set.
 ///
-/// Built once, then read-only: safe to share between threads.
+/// Everything lives in flat arrays indexed by integers so a lookup touches no reference counts
+/// and allocates nothing in the common case. Built once, then read-only: safe to share.
 struct Classifier {
-    /// Flows with one set of masked slots.
-    struct Subtable {
-        var slots: [Int]
-        var masks: [UInt64]
-        var maxPriority: Int
-        /// Groups of flows with identical match, reached by hash of the masked packet values.
-        var table: HashIndex
-        var groups: [Group]
-    }
-    /// Flows with an identical match (same masks and values), highest priority first.
-    struct Group {
-        var values: [UInt64]
-        var rules: [CompiledRule]
-        var nextWithSameHash: Int32
-    }
+    // Subtables, by falling maximum priority.
+    var subtableMaxPriority: [Int32] = []
+    var subtableKeyStart: [Int32] = []
+    var subtableKeyCount: [Int32] = []
+    var subtableHashStart: [Int32] = []
+    var subtableHashMask: [Int32] = []
+    /// Slot and mask of each subtable key field (flattened).
+    var keySlots: [Int32] = []
+    var keyMasks: [UInt64] = []
+    /// Open-addressing hash tables of all subtables (flattened): hash -> first group, -1 empty.
+    var hashKeys: [UInt64] = []
+    var hashGroups: [Int32] = []
+    // Groups of flows with identical match, highest priority first.
+    var groupValueStart: [Int32] = []
+    var groupRuleStart: [Int32] = []
+    var groupRuleCount: [Int32] = []
+    var groupNextWithSameHash: [Int32] = []
+    var groupValues: [UInt64] = []
+    var rules: [CompiledRule] = []
+    var conjunctions: [ConjunctionClause] = []
 
-    var subtables: [Subtable] = []
-
-    init(rules: [(rule: CompiledRule, match: [(slot: Int, mask: UInt64, value: UInt64)])]) {
+    init(rules input: [(ruleIndex: Int, priority: Int, conjunctions: [(id: UInt32, clause: Int, clauses: Int)],
+                        match: [(slot: Int, mask: UInt64, value: UInt64)])]) {
+        // Group by mask signature, then by masked values.
         var bySignature: [[UInt64]: Int] = [:]
-        var building: [(slots: [Int], masks: [UInt64], groups: [[UInt64]: [CompiledRule]])] = []
-        for (rule, match) in rules {
-            let sorted = match.sorted { $0.slot < $1.slot }
+        var building: [(slots: [Int], masks: [UInt64], groups: [[UInt64]: [Int]])] = []
+        for (n, r) in input.enumerated() {
+            let sorted = r.match.sorted { $0.slot < $1.slot }
             let signature = sorted.flatMap { [UInt64($0.slot), $0.mask] }
             let values = sorted.map { $0.value & $0.mask }
             let i: Int
@@ -50,25 +64,55 @@ struct Classifier {
                 bySignature[signature] = i
                 building.append((sorted.map(\.slot), sorted.map(\.mask), [:]))
             }
-            building[i].groups[values, default: []].append(rule)
+            building[i].groups[values, default: []].append(n)
         }
-        for b in building {
-            var groups: [Group] = []
-            var index = HashIndex(capacity: b.groups.count)
-            var maxPriority = Int.min
-            for (values, var rules) in b.groups {
-                rules.sort { $0.priority > $1.priority }
-                maxPriority = max(maxPriority, rules[0].priority)
+        var order: [(maxPriority: Int, index: Int)] = building.indices.map { i in
+            (building[i].groups.values.flatMap { $0 }.map { input[$0].priority }.max() ?? 0, i)
+        }
+        order.sort { $0.maxPriority > $1.maxPriority }
+        for (maxPriority, bi) in order {
+            let b = building[bi]
+            subtableMaxPriority.append(Int32(maxPriority))
+            subtableKeyStart.append(Int32(keySlots.count))
+            subtableKeyCount.append(Int32(b.slots.count))
+            keySlots += b.slots.map { Int32($0) }
+            keyMasks += b.masks
+            var size = 8
+            while size < b.groups.count * 2 { size <<= 1 }
+            let hashStart = hashKeys.count
+            subtableHashStart.append(Int32(hashStart))
+            subtableHashMask.append(Int32(size - 1))
+            hashKeys += Array(repeating: 0, count: size)
+            hashGroups += Array(repeating: -1, count: size)
+            for (values, members) in b.groups {
+                let sortedMembers = members.sorted { input[$0].priority > input[$1].priority }
+                let g = Int32(groupRuleStart.count)
+                groupValueStart.append(Int32(groupValues.count))
+                groupValues += values
+                groupRuleStart.append(Int32(rules.count))
+                groupRuleCount.append(Int32(sortedMembers.count))
+                for m in sortedMembers {
+                    let r = input[m]
+                    rules.append(CompiledRule(ruleIndex: Int32(r.ruleIndex), priority: Int32(r.priority),
+                                              conjunctionStart: Int32(conjunctions.count), conjunctionCount: Int32(r.conjunctions.count)))
+                    conjunctions += r.conjunctions.map { ConjunctionClause(id: $0.id, clause: Int32($0.clause), clauses: Int32($0.clauses)) }
+                }
+                // Insert into the subtable's hash table; a displaced group becomes the chain tail.
                 let h = Classifier.hash(values)
-                let g = Int32(groups.count)
-                groups.append(Group(values: values, rules: rules, nextWithSameHash: index.insert(key: h, value: g)))
+                var slot = Int(truncatingIfNeeded: h) & (size - 1)
+                var previous: Int32 = -1
+                while hashGroups[hashStart + slot] >= 0 {
+                    if hashKeys[hashStart + slot] == h { previous = hashGroups[hashStart + slot]; break }
+                    slot = (slot + 1) & (size - 1)
+                }
+                hashKeys[hashStart + slot] = h
+                hashGroups[hashStart + slot] = g
+                groupNextWithSameHash.append(previous)
             }
-            subtables.append(Subtable(slots: b.slots, masks: b.masks, maxPriority: maxPriority, table: index, groups: groups))
         }
-        subtables.sort { $0.maxPriority > $1.maxPriority }
     }
 
-    @inline(__always) static func hash(_ values: [UInt64]) -> UInt64 {
+    static func hash(_ values: [UInt64]) -> UInt64 {
         var h: UInt64 = 0x243F_6A88_85A3_08D3
         for v in values { h = mix(h, v) }
         return h
@@ -79,54 +123,72 @@ struct Classifier {
         return x
     }
 
-    /// The group in `st` whose values equal the packet's masked slots, if any.
-    @inline(__always) func findGroup(_ st: Subtable, _ state: borrowing PacketState) -> Int? {
+    /// The group in subtable `st` whose values equal the packet's masked slots, or -1.
+    @inline(__always) func findGroup(_ st: Int, _ slots: UnsafeBufferPointer<UInt64>) -> Int {
+        let keyStart = Int(subtableKeyStart[st])
+        let n = Int(subtableKeyCount[st])
         var h: UInt64 = 0x243F_6A88_85A3_08D3
-        let n = st.slots.count
-        for k in 0..<n { h = Classifier.mix(h, state.slots[st.slots[k]] & st.masks[k]) }
-        var g = st.table.find(key: h)
+        for k in keyStart..<(keyStart + n) { h = Classifier.mix(h, slots[Int(keySlots[k])] & keyMasks[k]) }
+        let hashStart = Int(subtableHashStart[st])
+        let mask = Int(subtableHashMask[st])
+        var i = Int(truncatingIfNeeded: h) & mask
+        var g: Int32 = -1
+        while hashGroups[hashStart + i] >= 0 {
+            if hashKeys[hashStart + i] == h { g = hashGroups[hashStart + i]; break }
+            i = (i + 1) & mask
+        }
         while g >= 0 {
-            let group = st.groups[Int(g)]
+            let vs = Int(groupValueStart[Int(g)])
             var equal = true
-            for k in 0..<n where group.values[k] != state.slots[st.slots[k]] & st.masks[k] {
+            for k in 0..<n where groupValues[vs + k] != slots[Int(keySlots[keyStart + k])] & keyMasks[keyStart + k] {
                 equal = false
                 break
             }
             if equal { return Int(g) }
-            g = group.nextWithSameHash
+            g = groupNextWithSameHash[Int(g)]
         }
-        return nil
+        return -1
     }
 
-    /// The flow that matches `state`, as OVS's classifier_lookup() chooses it. `state.conjunctionID`
-    /// is set temporarily while conjunctions are resolved.
+    /// The flow that matches `state`, as OVS's classifier_lookup() chooses it. The conjunction ID
+    /// slot is set temporarily while conjunctions are resolved.
     func lookup(_ state: inout PacketState, allowConjunctions: Bool = true) -> CompiledRule? {
-        var hard: CompiledRule?
-        var hardPriority = Int.min
-        // Soft matches: (subtable, group, position in the group's rule list).
-        var soft: [(st: Int, group: Int, position: Int)] = []
-        var softPriority = Int.min
-        for (si, st) in subtables.enumerated() {
-            if st.maxPriority <= hardPriority { break }
-            guard let g = findGroup(st, state) else { continue }
-            let rule = st.groups[g].rules[0]
-            if rule.priority <= hardPriority { continue }
-            if !rule.isSoft {
-                hard = rule
-                hardPriority = rule.priority
-            } else if allowConjunctions {
-                soft.append((si, g, 0))
-                softPriority = max(softPriority, rule.priority)
+        var hard = -1
+        var hardPriority = Int32.min
+        // Soft matches: (group, position in the group's rule list).
+        var soft: [(group: Int, position: Int)] = []
+        var softPriority = Int32.min
+        state.slots.withUnsafeBufferPointer { slots in
+            for st in 0..<subtableMaxPriority.count {
+                if subtableMaxPriority[st] <= hardPriority { break }
+                let g = findGroup(st, slots)
+                if g < 0 { continue }
+                let r = Int(groupRuleStart[g])
+                let rule = rules[r]
+                if rule.priority <= hardPriority { continue }
+                if !rule.isSoft {
+                    hard = r
+                    hardPriority = rule.priority
+                } else if allowConjunctions {
+                    soft.append((g, 0))
+                    softPriority = max(softPriority, rule.priority)
+                }
             }
         }
-        if hardPriority >= softPriority { return hard }
+        if hardPriority >= softPriority { return hard >= 0 ? rules[hard] : nil }
+        return resolveConjunctions(&state, soft: soft, hard: hard, hardPriority: hardPriority)
+    }
 
-        var live: [(st: Int, group: Int, position: Int)?] = soft.map { $0 }
-        func ruleAt(_ s: (st: Int, group: Int, position: Int)) -> CompiledRule { subtables[s.st].groups[s.group].rules[s.position] }
+    private func resolveConjunctions(_ state: inout PacketState, soft: [(group: Int, position: Int)], hard startHard: Int,
+                                     hardPriority startPriority: Int32) -> CompiledRule? {
+        var hard = startHard
+        var hardPriority = startPriority
+        var live: [(group: Int, position: Int)?] = soft.map { $0 }
+        func ruleAt(_ s: (group: Int, position: Int)) -> CompiledRule { rules[Int(groupRuleStart[s.group]) + s.position] }
         while true {
             live = live.filter { s in s.map { ruleAt($0).priority > hardPriority } ?? false }
             if live.isEmpty { break }
-            var top = Int.min, countAtTop = 0
+            var top = Int32.min, countAtTop: Int32 = 0
             for s in live {
                 let p = ruleAt(s!).priority
                 if p > top { top = p; countAtTop = 1 } else if p == top { countAtTop += 1 }
@@ -135,7 +197,9 @@ struct Classifier {
             for s in live {
                 let r = ruleAt(s!)
                 guard r.priority == top else { continue }
-                for c in r.conjunctions where c.clauses <= countAtTop {
+                for ci in Int(r.conjunctionStart)..<Int(r.conjunctionStart + r.conjunctionCount) {
+                    let c = conjunctions[ci]
+                    guard c.clauses <= countAtTop else { continue }
                     var bits = clauses[c.id] ?? (c.clauses >= 64 ? 0 : UInt64.max << UInt64(c.clauses))
                     bits |= UInt64(1) << UInt64(c.clause)
                     clauses[c.id] = bits
@@ -152,13 +216,15 @@ struct Classifier {
             // the same match as the soft ones.
             for i in live.indices {
                 guard let s = live[i], ruleAt(s).priority == top else { continue }
-                let rules = subtables[s.st].groups[s.group].rules
-                if s.position + 1 < rules.count {
-                    let next = rules[s.position + 1]
+                if s.position + 1 < Int(groupRuleCount[s.group]) {
+                    let next = ruleAt((s.group, s.position + 1))
                     if next.isSoft {
-                        live[i] = (s.st, s.group, s.position + 1)
+                        live[i] = (s.group, s.position + 1)
                     } else {
-                        if next.priority > hardPriority { hard = next; hardPriority = next.priority }
+                        if next.priority > hardPriority {
+                            hard = Int(groupRuleStart[s.group]) + s.position + 1
+                            hardPriority = next.priority
+                        }
                         live[i] = nil
                     }
                 } else {
@@ -166,49 +232,6 @@ struct Classifier {
                 }
             }
         }
-        return hard
-    }
-}
-
-/// Open-addressing map from a 64-bit hash to the first group with that hash.
-struct HashIndex {
-    private var keys: [UInt64]
-    private var values: [Int32]
-    private var used: [Bool]
-    private let mask: Int
-
-    init(capacity: Int) {
-        var size = 8
-        while size < capacity * 2 { size <<= 1 }
-        keys = Array(repeating: 0, count: size)
-        values = Array(repeating: -1, count: size)
-        used = Array(repeating: false, count: size)
-        mask = size - 1
-    }
-
-    /// Inserts `value` for `key`, returning the value it displaces (the chain link), or -1.
-    mutating func insert(key: UInt64, value: Int32) -> Int32 {
-        var i = Int(truncatingIfNeeded: key) & mask
-        while used[i] {
-            if keys[i] == key {
-                let previous = values[i]
-                values[i] = value
-                return previous
-            }
-            i = (i + 1) & mask
-        }
-        used[i] = true
-        keys[i] = key
-        values[i] = value
-        return -1
-    }
-
-    @inline(__always) func find(key: UInt64) -> Int32 {
-        var i = Int(truncatingIfNeeded: key) & mask
-        while used[i] {
-            if keys[i] == key { return values[i] }
-            i = (i + 1) & mask
-        }
-        return -1
+        return hard >= 0 ? rules[hard] : nil
     }
 }

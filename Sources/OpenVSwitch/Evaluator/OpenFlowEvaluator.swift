@@ -125,7 +125,7 @@ struct Translation {
         let found = bridge.tables[t]?.lookup(&state)
         state.inPort = realInPort
         let unreadable = bridge.unreadablePriority[t]
-        if unreadable != Int.min && (found == nil || found!.priority <= unreadable) {
+        if unreadable != Int.min && (found == nil || Int(found!.priority) <= unreadable) {
             let example = bridge.unreadableExample[t].map { bridge.rules[$0].raw } ?? ""
             unknown("\(bridge.name) table \(t) has a flow Hopscope cannot read at priority \(unreadable): \(example.trimmingCharacters(in: .whitespaces))", bridge: self.bridge)
         }
@@ -134,19 +134,21 @@ struct Translation {
             dropped(.tableMiss, reason: "table \(t): no flow matches")
             return
         }
-        let rule = bridge.rules[found.ruleIndex]
-        steps.append(TraceStep(kind: .flow, bridge: bridge.name, table: t, priority: rule.priority, flow: rule.raw, line: rule.line, depth: depth))
+        let ruleIndex = Int(found.ruleIndex)
+        let raw = bridge.raws[ruleIndex]
+        steps.append(TraceStep(kind: .flow, bridge: bridge.name, table: t, priority: Int(found.priority), flow: raw,
+                               line: bridge.rules[ruleIndex].line, depth: depth))
         resubmits += 1
         depth += 1
-        let actions = bridge.programs[found.ruleIndex]
+        let actions = bridge.programs[ruleIndex]
         if actions.isEmpty || (actions.count == 1 && actions[0].kind == .drop) {
-            dropped(.dropFlow, reason: "flow drops the packet", flow: rule.raw)
+            dropped(.dropFlow, reason: "flow drops the packet", flow: raw)
         }
-        execute(actions, rule: rule)
+        execute(actions, flow: raw)
         depth -= 1
     }
 
-    mutating func execute(_ actions: [FlowAction], rule: OpenFlowRule?) {
+    mutating func execute(_ actions: [FlowAction], flow: String) {
         for action in actions {
             if exitRequested { return }
             switch action.kind {
@@ -224,7 +226,7 @@ struct Translation {
             case .clone(let nested):
                 let saved = state
                 let savedExit = exitRequested
-                execute(nested, rule: rule)
+                execute(nested, flow: flow)
                 state = saved
                 exitRequested = savedExit
             case .exit:

@@ -121,6 +121,8 @@ final class CompiledBridge: Sendable {
     let rules: [OpenFlowRule]
     /// Per rule, the action program.
     let programs: [[FlowAction]]
+    /// Per rule, its raw line (kept apart so evaluation never copies a whole rule).
+    let raws: [String]
     let tables: [Classifier?]
     /// Per table, the highest priority of a flow whose match Hopscope cannot read (or Int.min).
     let unreadablePriority: [Int]
@@ -161,7 +163,8 @@ final class CompiledBridge: Sendable {
         tableLabels = (0..<256).map { "\(d.name) table \($0)" }
         patchPeerStorage = PatchPeerBox()
 
-        var perTable: [[(rule: CompiledRule, match: [(slot: Int, mask: UInt64, value: UInt64)])]] = Array(repeating: [], count: 256)
+        var perTable: [[(ruleIndex: Int, priority: Int, conjunctions: [(id: UInt32, clause: Int, clauses: Int)],
+                         match: [(slot: Int, mask: UInt64, value: UInt64)])]] = Array(repeating: [], count: 256)
         var unreadable = Array(repeating: Int.min, count: 256)
         var unreadableExample: [Int: Int] = [:]
         var programs: [[FlowAction]] = []
@@ -178,9 +181,10 @@ final class CompiledBridge: Sendable {
             for a in rule.actions {
                 if case .conjunction(let id, let k, let n) = a.kind { conj.append((id, k - 1, n)) }
             }
-            perTable[rule.table].append((CompiledRule(ruleIndex: i, priority: rule.priority, conjunctions: conj), match))
+            perTable[rule.table].append((i, rule.priority, conj, match))
         }
         self.programs = programs
+        raws = d.flows.map(\.raw)
         tables = perTable.map { $0.isEmpty ? nil : Classifier(rules: $0) }
         unreadablePriority = unreadable
         self.unreadableExample = unreadableExample
@@ -196,7 +200,7 @@ final class CompiledBridge: Sendable {
         }
         for item in rule.match {
             switch item.kind {
-            case .priority: continue
+            case .priority, .table: continue
             case .unknown: return nil
             case .shorthand(let s):
                 if let t = s.ethType { add(.ethType, 0xFFFF, UInt64(t)) }

@@ -26,27 +26,29 @@ public struct FlowDump: Sendable, Hashable, Codable {
     public init(parsing text: String) throws {
         flows = []
         otherLines = []
+        let bytes = Array(text.utf8)
         var number = 0
-        for lineText in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        var lineStart = 0
+        while lineStart <= bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count && bytes[lineEnd] != 0x0A { lineEnd += 1 }
+            if lineStart == bytes.count && lineEnd == lineStart && number > 0 { break }  // text ended with a newline
             number += 1
-            let line = lineText.hasSuffix("\r") ? lineText.dropLast() : lineText
-            if FlowDump.looksLikeFlow(line) {
-                flows.append(try OpenFlowRule(parsing: String(line), line: number))
+            var contentEnd = lineEnd
+            if contentEnd > lineStart && bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
+            var parser = FlowTextParser(bytes: bytes, start: lineStart, end: contentEnd, line: number)
+            if parser.findActions() != nil {
+                flows.append(try parser.parseRule(raw: parser.string(lineStart..<contentEnd)))
             } else {
-                otherLines.append(NumberedLine(line: number, text: String(line)))
+                otherLines.append(NumberedLine(line: number, text: String(decoding: bytes[lineStart..<contentEnd], as: UTF8.self)))
             }
-        }
-        // A trailing newline is not a line of its own.
-        if let last = otherLines.last, last.text.isEmpty, last.line == number, text.hasSuffix("\n") {
-            otherLines.removeLast()
+            lineStart = lineEnd + 1
         }
     }
 
     static func looksLikeFlow(_ line: Substring) -> Bool {
-        guard let r = line.range(of: "actions=") else { return false }
-        if r.lowerBound == line.startIndex { return true }
-        let before = line[line.index(before: r.lowerBound)]
-        return before == " " || before == ","
+        let bytes = Array(line.utf8)
+        return FlowTextParser(bytes: bytes, start: 0, end: bytes.count, line: 0).findActions() != nil
     }
 
     /// Lines that report a failure (`ovs-ofctl: ...`, `...|WARN|...`), to show the operator.
@@ -68,7 +70,7 @@ extension OpenFlowRule {
     /// (unbalanced quotes or parentheses, no `actions=`) and for bad values of modelled fields.
     public init(parsing raw: String, line: Int = 1) throws {
         let bytes = Array(raw.utf8)
-        var p = FlowTextParser(bytes: bytes, line: line)
+        var p = FlowTextParser(bytes: bytes, start: 0, end: bytes.count, line: line)
         self = try p.parseRule(raw: raw)
     }
 }
@@ -76,11 +78,14 @@ extension OpenFlowRule {
 /// Byte-level scanner over one flow line. Works on UTF-8 bytes so that a 50,000-flow dump parses
 /// in tens of milliseconds; strings are made only for the text each item keeps.
 struct FlowTextParser {
+    /// The text (possibly a whole dump); this parser reads `start..<end`, one line.
     let bytes: [UInt8]
+    let start: Int
+    let end: Int
     let line: Int
 
     func fail(_ at: Int, _ message: String) -> FlowParseError {
-        FlowParseError(line: line, column: at + 1, message: message)
+        FlowParseError(line: line, column: at - start + 1, message: message)
     }
     func string(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
 
@@ -127,12 +132,12 @@ struct FlowTextParser {
     }
 
     func findActions() -> Int? {
-        let needle = Array("actions=".utf8)
-        var i = 0
+        let needle: [UInt8] = [0x61, 0x63, 0x74, 0x69, 0x6F, 0x6E, 0x73, 0x3D]  // "actions="
+        var i = start
         var inQuote = false
-        while i + needle.count <= bytes.count {
+        while i + needle.count <= end {
             if bytes[i] == UInt8(ascii: "\"") { inQuote.toggle() }
-            if !inQuote && bytes[i] == needle[0] && (i == 0 || bytes[i - 1] == UInt8(ascii: " ") || bytes[i - 1] == UInt8(ascii: ",")) {
+            if !inQuote && bytes[i] == needle[0] && (i == start || bytes[i - 1] == UInt8(ascii: " ") || bytes[i - 1] == UInt8(ascii: ",")) {
                 var k = 1
                 while k < needle.count && bytes[i + k] == needle[k] { k += 1 }
                 if k == needle.count { return i }
@@ -143,9 +148,9 @@ struct FlowTextParser {
     }
 
     mutating func parseRule(raw: String) throws -> OpenFlowRule {
-        var i = 0
-        while i < bytes.count && (bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t")) { i += 1 }
-        let indentation = string(0..<i)
+        var i = start
+        while i < end && (bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t")) { i += 1 }
+        let indentation = string(start..<i)
         guard let actionsAt = findActions() else { throw fail(i, "no 'actions=' in flow") }
 
         // Header items: `key=value, ` and flag words followed by a space.
@@ -198,10 +203,11 @@ struct FlowTextParser {
         for r in try splitItems(i..<matchEnd) {
             let item = try parseMatchItem(r)
             if case .priority(let p) = item.kind { priority = p }
+            if case .table(let t) = item.kind { table = t }
             match.append(item)
         }
         let actionsStart = actionsAt + 8
-        let actions = try parseActions(actionsStart..<bytes.count)
+        let actions = try parseActions(actionsStart..<end)
         return OpenFlowRule(raw: raw, line: line, cookie: cookie, table: table, priority: priority, packets: packets,
                             bytes: bytesCount, idleTimeout: idle, hardTimeout: hard, header: header, match: match,
                             actions: actions, indentation: indentation, actionsSeparator: separator)
@@ -217,6 +223,10 @@ struct FlowTextParser {
         }
         let name = string(r.lowerBound..<eq)
         let valueRange = (eq + 1)..<r.upperBound
+        if name == "table" {
+            guard let t = Int(string(valueRange)), (0...255).contains(t) else { throw fail(eq + 1, "table must be 0-255") }
+            return MatchItem(kind: .table(t), text: text)
+        }
         if name == "priority" {
             guard let p = Int(string(valueRange)), (0...65535).contains(p) else { throw fail(eq + 1, "priority must be 0-65535") }
             return MatchItem(kind: .priority(p), text: text)
@@ -373,8 +383,8 @@ struct FlowTextParser {
         guard text.hasSuffix("]"), let field = FlowField(named: text[..<open]) else { return nil }
         let inner = text[text.index(after: open)..<text.index(before: text.endIndex)]
         if inner.isEmpty { return FieldReference(field: field) }
-        if let dots = inner.range(of: "..") {
-            guard let a = Int(inner[..<dots.lowerBound]), let b = Int(inner[dots.upperBound...]), a <= b, b < field.width else { return nil }
+        if let dot = inner.firstIndex(of: "."), inner[inner.index(after: dot)...].first == "." {
+            guard let a = Int(inner[..<dot]), let b = Int(inner[inner.index(dot, offsetBy: 2)...]), a <= b, b < field.width else { return nil }
             return FieldReference(field: field, start: a, end: b)
         }
         guard let n = Int(inner), n < field.width else { return nil }

@@ -54,7 +54,12 @@ public struct OpenFlowRule: Hashable, Sendable, Codable {
 
     /// The match as text (`priority=…` excluded), or `(any)` for a flow that matches everything.
     public var matchText: String {
-        let items = match.filter { if case .priority = $0.kind { false } else { true } }.map(\.text)
+        let items = match.filter {
+            switch $0.kind {
+            case .priority, .table: false
+            default: true
+            }
+        }.map(\.text)
         return items.isEmpty ? "(any)" : items.joined(separator: ",")
     }
     public var actionsText: String { actions.map(\.text).joined(separator: ",") }
@@ -72,6 +77,8 @@ public struct MatchItem: Hashable, Sendable, Codable {
     public enum Kind: Hashable, Sendable, Codable {
         case shorthand(ProtocolShorthand)
         case priority(Int)
+        /// `table=N` written inside the match, as `ovs-ofctl add-flow` syntax allows.
+        case table(Int)
         case field(FlowField)
         /// A field or shorthand Hopscope does not model; a table holding it evaluates to unknown.
         case unknown

@@ -64,7 +64,9 @@ public final class OVSDBClient: @unchecked Sendable {
     /// `list_dbs`: the databases the server holds.
     public func listDatabases() throws -> [String] {
         let r = try call("list_dbs", params: .array([]))
-        guard let names = r.arrayValue?.compactMap(\.stringValue) else { throw OVSDBError.malformed("list_dbs result \(r)") }
+        guard let items = r.arrayValue else { throw OVSDBError.malformed("list_dbs result is not an array: \(r)") }
+        let names = items.compactMap(\.stringValue)
+        guard names.count == items.count else { throw OVSDBError.malformed("list_dbs result holds non-strings: \(r)") }
         return names
     }
 
