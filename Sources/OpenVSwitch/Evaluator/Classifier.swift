@@ -24,31 +24,37 @@ struct ConjunctionClause {
 /// re-looking up with `conj_id` set.
 ///
 /// Everything lives in flat arrays indexed by integers so a lookup touches no reference counts
-/// and allocates nothing in the common case. Built once, then read-only: safe to share.
-struct Classifier {
+/// and allocates nothing in the common case. A class, so tables are never copied during
+/// evaluation. Built once, then read-only: safe to share between threads.
+final class Classifier: Sendable {
     // Subtables, by falling maximum priority.
-    var subtableMaxPriority: [Int32] = []
-    var subtableKeyStart: [Int32] = []
-    var subtableKeyCount: [Int32] = []
-    var subtableHashStart: [Int32] = []
-    var subtableHashMask: [Int32] = []
+    let subtableMaxPriority: [Int32]
+    let subtableKeyStart: [Int32]
+    let subtableKeyCount: [Int32]
+    let subtableHashStart: [Int32]
+    let subtableHashMask: [Int32]
     /// Slot and mask of each subtable key field (flattened).
-    var keySlots: [Int32] = []
-    var keyMasks: [UInt64] = []
+    let keySlots: [Int32]
+    let keyMasks: [UInt64]
     /// Open-addressing hash tables of all subtables (flattened): hash -> first group, -1 empty.
-    var hashKeys: [UInt64] = []
-    var hashGroups: [Int32] = []
+    let hashKeys: [UInt64]
+    let hashGroups: [Int32]
     // Groups of flows with identical match, highest priority first.
-    var groupValueStart: [Int32] = []
-    var groupRuleStart: [Int32] = []
-    var groupRuleCount: [Int32] = []
-    var groupNextWithSameHash: [Int32] = []
-    var groupValues: [UInt64] = []
-    var rules: [CompiledRule] = []
-    var conjunctions: [ConjunctionClause] = []
+    let groupValueStart: [Int32]
+    let groupRuleStart: [Int32]
+    let groupRuleCount: [Int32]
+    let groupNextWithSameHash: [Int32]
+    let groupValues: [UInt64]
+    let rules: [CompiledRule]
+    let conjunctions: [ConjunctionClause]
 
     init(rules input: [(ruleIndex: Int, priority: Int, conjunctions: [(id: UInt32, clause: Int, clauses: Int)],
                         match: [(slot: Int, mask: UInt64, value: UInt64)])]) {
+        var subtableMaxPriority: [Int32] = [], subtableKeyStart: [Int32] = [], subtableKeyCount: [Int32] = []
+        var subtableHashStart: [Int32] = [], subtableHashMask: [Int32] = [], keySlots: [Int32] = [], keyMasks: [UInt64] = []
+        var hashKeys: [UInt64] = [], hashGroups: [Int32] = [], groupValueStart: [Int32] = [], groupRuleStart: [Int32] = []
+        var groupRuleCount: [Int32] = [], groupNextWithSameHash: [Int32] = [], groupValues: [UInt64] = []
+        var rules: [CompiledRule] = [], conjunctions: [ConjunctionClause] = []
         // Group by mask signature, then by masked values.
         var bySignature: [[UInt64]: Int] = [:]
         var building: [(slots: [Int], masks: [UInt64], groups: [[UInt64]: [Int]])] = []
@@ -110,6 +116,22 @@ struct Classifier {
                 groupNextWithSameHash.append(previous)
             }
         }
+        self.subtableMaxPriority = subtableMaxPriority
+        self.subtableKeyStart = subtableKeyStart
+        self.subtableKeyCount = subtableKeyCount
+        self.subtableHashStart = subtableHashStart
+        self.subtableHashMask = subtableHashMask
+        self.keySlots = keySlots
+        self.keyMasks = keyMasks
+        self.hashKeys = hashKeys
+        self.hashGroups = hashGroups
+        self.groupValueStart = groupValueStart
+        self.groupRuleStart = groupRuleStart
+        self.groupRuleCount = groupRuleCount
+        self.groupNextWithSameHash = groupNextWithSameHash
+        self.groupValues = groupValues
+        self.rules = rules
+        self.conjunctions = conjunctions
     }
 
     static func hash(_ values: [UInt64]) -> UInt64 {

@@ -64,7 +64,7 @@ extension Translation {
                 return
             }
             steps.append(TraceStep(kind: .normal, bridge: bridge.name, table: table, depth: depth,
-                                   note: "NORMAL: \(MACAddress(value: dst)) learned on \(out.name) in VLAN \(vlan), forwarding"))
+                                   note: "NORMAL: destination learned on \(out.name) in VLAN \(vlan), forwarding"))
             normalOutput(out, vlan: vlan)
             return
         }

@@ -131,13 +131,13 @@ struct Translation {
         }
         guard let found else {
             steps.append(TraceStep(kind: .tableMiss, bridge: bridge.name, table: t, depth: depth, note: "no flow matches"))
-            dropped(.tableMiss, reason: "table \(t): no flow matches")
+            dropped(.tableMiss, reason: "no flow matches")
             return
         }
         let ruleIndex = Int(found.ruleIndex)
         let raw = bridge.raws[ruleIndex]
         steps.append(TraceStep(kind: .flow, bridge: bridge.name, table: t, priority: Int(found.priority), flow: raw,
-                               line: bridge.rules[ruleIndex].line, depth: depth))
+                               line: bridge.lines[ruleIndex], depth: depth))
         resubmits += 1
         depth += 1
         let actions = bridge.programs[ruleIndex]

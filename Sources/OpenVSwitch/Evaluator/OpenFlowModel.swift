@@ -123,6 +123,7 @@ final class CompiledBridge: Sendable {
     let programs: [[FlowAction]]
     /// Per rule, its raw line (kept apart so evaluation never copies a whole rule).
     let raws: [String]
+    let lines: [Int]
     let tables: [Classifier?]
     /// Per table, the highest priority of a flow whose match Hopscope cannot read (or Int.min).
     let unreadablePriority: [Int]
@@ -185,6 +186,7 @@ final class CompiledBridge: Sendable {
         }
         self.programs = programs
         raws = d.flows.map(\.raw)
+        lines = d.flows.map(\.line)
         tables = perTable.map { $0.isEmpty ? nil : Classifier(rules: $0) }
         unreadablePriority = unreadable
         self.unreadableExample = unreadableExample

@@ -245,40 +245,43 @@ struct FlowTextParser {
 
     /// Parses `VALUE[/MASK]` for `field` in the field's own notation.
     func parseFieldValue(_ field: FlowField, _ r: Range<Int>) throws -> ParsedValue {
-        let text = string(r)
         let d = field.descriptor
-        func bad(_ what: String) -> FlowParseError { fail(r.lowerBound, "\(d.name)=\(text): expected \(what)") }
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        let valuePart = parts[0]
-        let maskPart = parts.count == 2 ? parts[1] : nil
+        func bad(_ what: String) -> FlowParseError { fail(r.lowerBound, "\(d.name)=\(string(r)): expected \(what)") }
+        var slash: Int?
+        for i in r where bytes[i] == UInt8(ascii: "/") { slash = i; break }
+        let valueRange = r.lowerBound..<(slash ?? r.upperBound)
+        let maskRange = slash.map { ($0 + 1)..<r.upperBound }
+        var text: String { string(r) }
+        var valuePart: Substring { Substring(string(valueRange)) }
+        var maskPart: Substring? { maskRange.map { Substring(string($0)) } }
         switch d.format {
         case .number:
-            guard let v = Bits128(parsing: valuePart), v.bitLength <= max(d.width, 16) else { throw bad("a number of \(d.width) bits") }
+            guard let v = number(valueRange), v.bitLength <= max(d.width, 16) else { throw bad("a number of \(d.width) bits") }
             var mask: Bits128?
-            if let maskPart {
-                guard let m = Bits128(parsing: maskPart) else { throw bad("a numeric mask") }
+            if let maskRange {
+                guard let m = number(maskRange) else { throw bad("a numeric mask") }
                 mask = m
             }
             return ParsedValue(value: v, mask: mask)
         case .mac:
-            guard let m = MACAddress(valuePart) else { throw bad("a MAC address like fa:16:3e:00:00:01") }
+            guard let m = mac(valueRange) else { throw bad("a MAC address like fa:16:3e:00:00:01") }
             var mask: Bits128?
-            if let maskPart {
-                guard let mm = MACAddress(maskPart) else { throw bad("a MAC mask like 01:00:00:00:00:00") }
-                mask = Bits128(low: mm.value)
+            if let maskRange {
+                guard let mm = mac(maskRange) else { throw bad("a MAC mask like 01:00:00:00:00:00") }
+                mask = Bits128(low: mm)
             }
-            return ParsedValue(value: Bits128(low: m.value), mask: mask)
+            return ParsedValue(value: Bits128(low: m), mask: mask)
         case .ipv4:
-            guard let a = IPv4Address(valuePart) else { throw bad("an IPv4 address") }
+            guard let a = ipv4(valueRange) else { throw bad("an IPv4 address") }
             var mask: Bits128?
-            if let maskPart {
-                if let n = Int(maskPart), (0...32).contains(n) {
-                    mask = Bits128(low: n == 0 ? 0 : UInt64(UInt32.max << UInt32(32 - n)))
-                } else if let m = IPv4Address(maskPart) {
-                    mask = Bits128(low: UInt64(m.value))
+            if let maskRange {
+                if let n = number(maskRange), n.high == 0, n.low <= 32, !bytes[maskRange].contains(UInt8(ascii: ".")) {
+                    mask = Bits128(low: n.low == 0 ? 0 : UInt64(UInt32.max << UInt32(32 - n.low)))
+                } else if let m = ipv4(maskRange) {
+                    mask = Bits128(low: UInt64(m))
                 } else { throw bad("a prefix length or dotted mask") }
             }
-            return ParsedValue(value: Bits128(low: UInt64(a.value)), mask: mask)
+            return ParsedValue(value: Bits128(low: UInt64(a)), mask: mask)
         case .ipv6:
             guard let a = IPv6Address(valuePart) else { throw bad("an IPv6 address") }
             var mask: Bits128?
@@ -333,6 +336,71 @@ struct FlowTextParser {
         }
     }
 
+    /// Decimal or `0x` hexadecimal, up to 128 bits, read straight from the bytes.
+    func number(_ r: Range<Int>) -> Bits128? {
+        guard !r.isEmpty else { return nil }
+        if r.count > 2, bytes[r.lowerBound] == UInt8(ascii: "0"), bytes[r.lowerBound + 1] | 0x20 == UInt8(ascii: "x") {
+            guard r.count - 2 <= 32 else { return nil }
+            var h: UInt64 = 0, l: UInt64 = 0
+            for i in (r.lowerBound + 2)..<r.upperBound {
+                guard let d = hexDigit(bytes[i]) else { return nil }
+                h = h << 4 | l >> 60
+                l = l << 4 | UInt64(d)
+            }
+            return Bits128(high: h, low: l)
+        }
+        var v: UInt64 = 0
+        for i in r {
+            let c = bytes[i]
+            guard c >= 0x30 && c <= 0x39 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c - 0x30))
+            guard !o1 && !o2 else { return nil }
+            v = a
+        }
+        return Bits128(low: v)
+    }
+
+    /// `aa:bb:cc:dd:ee:ff` as 48 bits.
+    func mac(_ r: Range<Int>) -> UInt64? {
+        var v: UInt64 = 0
+        var octet: UInt64 = 0
+        var groups = 0, digits = 0
+        for i in r {
+            let c = bytes[i]
+            if c == UInt8(ascii: ":") {
+                guard digits > 0, groups < 5 else { return nil }
+                v = v << 8 | octet
+                octet = 0; digits = 0; groups += 1
+                continue
+            }
+            guard let d = hexDigit(c), digits < 2 else { return nil }
+            octet = octet << 4 | UInt64(d)
+            digits += 1
+        }
+        guard groups == 5, digits > 0 else { return nil }
+        return v << 8 | octet
+    }
+
+    /// Dotted-quad IPv4.
+    func ipv4(_ r: Range<Int>) -> UInt32? {
+        var v: UInt32 = 0, current: UInt32 = 0, dots = 0, digits = 0
+        for i in r {
+            let c = bytes[i]
+            if c == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                v = v << 8 | current
+                current = 0; digits = 0; dots += 1
+            } else if c >= 0x30 && c <= 0x39 {
+                current = current * 10 + UInt32(c - 0x30)
+                digits += 1
+                guard digits <= 3, current <= 255 else { return nil }
+            } else { return nil }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return v << 8 | current
+    }
+
     /// `+trk-est` (also `trk|est` as ofproto/trace prints it): `+` or no sign sets the bit, `-`
     /// requires it clear; either way the bit is part of the mask.
     func parseFlags(_ s: Substring, table: [(String, UInt64)], value: inout UInt64, mask: inout UInt64,
@@ -376,19 +444,22 @@ struct FlowTextParser {
 
     /// Parses `NAME[]`, `NAME[a..b]`, `NAME[n]` or a bare field name (the whole field).
     func parseFieldReference(_ r: Range<Int>) -> FieldReference? {
-        let text = string(r)
-        guard let open = text.firstIndex(of: "[") else {
-            return FlowField(named: text).map { FieldReference(field: $0) }
-        }
-        guard text.hasSuffix("]"), let field = FlowField(named: text[..<open]) else { return nil }
-        let inner = text[text.index(after: open)..<text.index(before: text.endIndex)]
+        var open: Int?
+        for i in r where bytes[i] == UInt8(ascii: "[") { open = i; break }
+        guard let open else { return FlowField(named: string(r)).map { FieldReference(field: $0) } }
+        guard bytes[r.upperBound - 1] == UInt8(ascii: "]"), let field = FlowField(named: string(r.lowerBound..<open)) else { return nil }
+        let inner = (open + 1)..<(r.upperBound - 1)
         if inner.isEmpty { return FieldReference(field: field) }
-        if let dot = inner.firstIndex(of: "."), inner[inner.index(after: dot)...].first == "." {
-            guard let a = Int(inner[..<dot]), let b = Int(inner[inner.index(dot, offsetBy: 2)...]), a <= b, b < field.width else { return nil }
-            return FieldReference(field: field, start: a, end: b)
+        var dots: Int?
+        for i in inner where bytes[i] == UInt8(ascii: ".") { dots = i; break }
+        if let dots {
+            guard dots + 1 < inner.upperBound, bytes[dots + 1] == UInt8(ascii: "."),
+                  let a = number(inner.lowerBound..<dots), let b = number((dots + 2)..<inner.upperBound),
+                  a.high == 0, b.high == 0, a.low <= b.low, b.low < UInt64(field.width) else { return nil }
+            return FieldReference(field: field, start: Int(a.low), end: Int(b.low))
         }
-        guard let n = Int(inner), n < field.width else { return nil }
-        return FieldReference(field: field, start: n, end: n)
+        guard let n = number(inner), n.high == 0, n.low < UInt64(field.width) else { return nil }
+        return FieldReference(field: field, start: Int(n.low), end: Int(n.low))
     }
 
     // MARK: Actions
@@ -421,15 +492,11 @@ struct FlowTextParser {
         func number(_ s: String) -> UInt64? { Bits128(parsing: Substring(s)).flatMap { $0.high == 0 ? $0.low : nil } }
 
         switch name {
-        case "drop": return make(.drop)
-        case "NORMAL", "FLOOD", "ALL", "LOCAL", "IN_PORT", "normal", "flood", "all", "local", "in_port":
-            return make(.output(.reserved(ReservedPort(rawValue: name.uppercased())!)))
-        case "CONTROLLER", "controller": return make(.controller)
-        case "output":
-            guard let arg else { return opaque("output without a port") }
-            if let ref = parseFieldReference(arg), string(arg).contains("[") { return make(.outputField(ref)) }
-            if paren { return opaque("output(...) options are not modelled") }
-            return make(.output(try parsePortReference(arg)))
+        case "load":
+            guard let arg, let arrow = findArrow(arg) else { return opaque("load without '->'") }
+            guard let dst = parseFieldReference((arrow + 2)..<arg.upperBound) else { return opaque("load into a field Hopscope does not model") }
+            guard let v = Bits128(parsing: Substring(string(arg.lowerBound..<arrow))) else { return opaque("load of a non-numeric value") }
+            return make(.load(value: v, destination: dst))
         case "resubmit":
             guard let arg else { return opaque("resubmit without arguments") }
             if !paren { return make(.resubmit(port: try parsePortReference(arg), table: nil, ct: false)) }
@@ -448,19 +515,24 @@ struct FlowTextParser {
             let ct = items.count == 3 && items[2] == "ct"
             if items.count == 3 && !ct { return opaque("resubmit option \(items[2]) is not modelled") }
             return make(.resubmit(port: port, table: table, ct: ct))
-        case "goto_table":
-            guard let t = Int(argText()), (0...255).contains(t) else { throw fail(r.lowerBound, "goto_table needs a table 0-255") }
-            return make(.gotoTable(t))
-        case "mod_vlan_vid", "set_vlan_vid":
-            guard let v = number(argText()), v < 4096 else { throw fail(r.lowerBound, "\(name) needs a VLAN ID 0-4095") }
-            return make(.modVlanVid(UInt16(v)))
-        case "mod_vlan_pcp", "set_vlan_pcp":
-            guard let v = number(argText()), v < 8 else { throw fail(r.lowerBound, "\(name) needs a priority 0-7") }
-            return make(.modVlanPcp(UInt8(v)))
-        case "strip_vlan", "pop_vlan": return make(.stripVlan)
-        case "push_vlan":
-            guard let v = number(argText()), v <= 0xffff else { throw fail(r.lowerBound, "push_vlan needs an Ethertype") }
-            return make(.pushVlan(UInt16(v)))
+        case "output":
+            guard let arg else { return opaque("output without a port") }
+            if let ref = parseFieldReference(arg), string(arg).contains("[") { return make(.outputField(ref)) }
+            if paren { return opaque("output(...) options are not modelled") }
+            return make(.output(try parsePortReference(arg)))
+        case "ct": return make(.conntrack(try parseConntrack(arg)))
+        case "drop": return make(.drop)
+        case "NORMAL", "FLOOD", "ALL", "LOCAL", "IN_PORT", "normal", "flood", "all", "local", "in_port":
+            return make(.output(.reserved(ReservedPort(rawValue: name.uppercased())!)))
+        case "conjunction":
+            let a = argText()
+            let pieces = a.split(separator: ",")
+            guard pieces.count == 2, let id = UInt32(pieces[0]) else { throw fail(r.lowerBound, "conjunction(ID,K/N) expected") }
+            let kn = pieces[1].split(separator: "/")
+            guard kn.count == 2, let k = Int(kn[0]), let n = Int(kn[1]), (1...64).contains(n), (1...n).contains(k) else {
+                throw fail(r.lowerBound, "conjunction clause must be K/N with 1 <= K <= N <= 64")
+            }
+            return make(.conjunction(id: id, clause: k, clauses: n))
         case "set_field":
             guard let arg, let arrow = findArrow(arg) else { return opaque("set_field without '->'") }
             let fieldRange = (arrow + 2)..<arg.upperBound
@@ -468,11 +540,13 @@ struct FlowTextParser {
             let v = try parseFieldValue(field, arg.lowerBound..<arrow)
             if v.portName != nil { return opaque("set_field of a port name is not modelled") }
             return make(.setField(field: field, value: v.value, mask: v.mask))
-        case "load":
-            guard let arg, let arrow = findArrow(arg) else { return opaque("load without '->'") }
-            guard let dst = parseFieldReference((arrow + 2)..<arg.upperBound) else { return opaque("load into a field Hopscope does not model") }
-            guard let v = Bits128(parsing: Substring(string(arg.lowerBound..<arrow))) else { return opaque("load of a non-numeric value") }
-            return make(.load(value: v, destination: dst))
+        case "goto_table":
+            guard let t = Int(argText()), (0...255).contains(t) else { throw fail(r.lowerBound, "goto_table needs a table 0-255") }
+            return make(.gotoTable(t))
+        case "mod_vlan_vid", "set_vlan_vid":
+            guard let v = number(argText()), v < 4096 else { throw fail(r.lowerBound, "\(name) needs a VLAN ID 0-4095") }
+            return make(.modVlanVid(UInt16(v)))
+        case "strip_vlan", "pop_vlan": return make(.stripVlan)
         case "move":
             guard let arg, let arrow = findArrow(arg) else { return opaque("move without '->'") }
             guard let src = parseFieldReference(arg.lowerBound..<arrow), let dst = parseFieldReference((arrow + 2)..<arg.upperBound) else {
@@ -480,12 +554,21 @@ struct FlowTextParser {
             }
             guard src.width == dst.width else { throw fail(r.lowerBound, "move source and destination widths differ") }
             return make(.move(source: src, destination: dst))
-        case "set_tunnel", "set_tunnel64":
-            guard let v = number(argText()) else { throw fail(r.lowerBound, "\(name) needs a tunnel ID") }
-            return make(.setTunnel(v))
         case "mod_dl_src", "mod_dl_dst":
             guard let m = MACAddress(argText()) else { throw fail(r.lowerBound, "\(name) needs a MAC address") }
             return make(name == "mod_dl_src" ? .modDataLinkSource(m) : .modDataLinkDestination(m))
+        case "ct_clear": return make(.conntrackClear)
+        case "learn": return make(.learn(try parseLearn(arg)))
+        case "CONTROLLER", "controller": return make(.controller)
+        case "mod_vlan_pcp", "set_vlan_pcp":
+            guard let v = number(argText()), v < 8 else { throw fail(r.lowerBound, "\(name) needs a priority 0-7") }
+            return make(.modVlanPcp(UInt8(v)))
+        case "push_vlan":
+            guard let v = number(argText()), v <= 0xffff else { throw fail(r.lowerBound, "push_vlan needs an Ethertype") }
+            return make(.pushVlan(UInt16(v)))
+        case "set_tunnel", "set_tunnel64":
+            guard let v = number(argText()) else { throw fail(r.lowerBound, "\(name) needs a tunnel ID") }
+            return make(.setTunnel(v))
         case "mod_nw_src", "mod_nw_dst":
             guard let a = IPv4Address(argText()) else { throw fail(r.lowerBound, "\(name) needs an IPv4 address") }
             return make(name == "mod_nw_src" ? .modNetworkSource(a) : .modNetworkDestination(a))
@@ -496,18 +579,6 @@ struct FlowTextParser {
             guard let v = number(argText()), v <= 0xff else { throw fail(r.lowerBound, "mod_nw_tos needs a value 0-255") }
             return make(.modNetworkTOS(UInt8(v)))
         case "dec_ttl": return paren ? opaque("dec_ttl(ids) is not modelled") : make(.decrementTTL)
-        case "ct_clear": return make(.conntrackClear)
-        case "ct": return make(.conntrack(try parseConntrack(arg)))
-        case "learn": return make(.learn(try parseLearn(arg)))
-        case "conjunction":
-            let a = argText()
-            let pieces = a.split(separator: ",")
-            guard pieces.count == 2, let id = UInt32(pieces[0]) else { throw fail(r.lowerBound, "conjunction(ID,K/N) expected") }
-            let kn = pieces[1].split(separator: "/")
-            guard kn.count == 2, let k = Int(kn[0]), let n = Int(kn[1]), (1...64).contains(n), (1...n).contains(k) else {
-                throw fail(r.lowerBound, "conjunction clause must be K/N with 1 <= K <= N <= 64")
-            }
-            return make(.conjunction(id: id, clause: k, clauses: n))
         case "note": return make(.note)
         case "set_queue": return make(.setQueue)
         case "pop_queue": return make(.popQueue)
