@@ -35,12 +35,14 @@ let package = Package(
             "CShims", "HopscopeModel",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
+        // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
+        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces",
+                "HopscopeModel", "Namespaces", "Lab",
                 "OpenVSwitch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -49,11 +51,12 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces",
+            dependencies: ["HopscopeModel", "Namespaces", "Lab",
                            "OpenVSwitch"],
             swiftSettings: strict),
         // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
