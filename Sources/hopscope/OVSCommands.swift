@@ -79,11 +79,6 @@ enum Style {
     static func yellow(_ s: String) -> String { enabled ? "\u{1B}[33m\(s)\u{1B}[0m" : s }
 }
 
-func printJSON<T: Encodable>(_ value: T) throws {
-    let e = JSONEncoder()
-    e.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try e.encode(value), as: UTF8.self))
-}
 
 // MARK: hopscope ovs
 
@@ -118,7 +113,7 @@ struct OVSShow: AsyncParsableCommand {
             reports.append(OVSReport(instance: instance, database: db, openFlow: openFlow, vethPeers: peers))
         }
         if target.json {
-            try printJSON(reports)
+            printJSON(reports)
         } else {
             for r in reports { print(r.text) }
         }
@@ -337,7 +332,7 @@ struct OVSFlows: AsyncParsableCommand {
         let protocols = db.bridge(named: bridge)?.protocols ?? []
         let dump = try FlowDump(parsing: try await node.dumpFlows(bridge: bridge, protocols: protocols, table: table).text)
         if target.json {
-            try printJSON(dump.flows)
+            printJSON(dump.flows)
             return
         }
         let rows = dump.flows.map { f in
@@ -407,7 +402,7 @@ struct OVSTrace: AsyncParsableCommand {
             throw RuntimeError(e.message)
         }
         if target.json {
-            try printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
+            printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
         } else {
             print(TraceRenderer.render(result, node: node.instance.node))
         }

@@ -61,6 +61,7 @@ public struct OVSNode: Sendable {
     }
 
     /// `ovs-appctl -t CTL ARGS...`; fails with a clear message when the instance has no control socket.
+    @discardableResult
     public func appctl(_ arguments: [String]) async throws -> String {
         guard let ctl = instance.controlSocket else {
             throw OVSDBError.connection(operation: arguments.first ?? "ovs-appctl", socket: instance.runDirectory,

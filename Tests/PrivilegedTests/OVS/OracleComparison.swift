@@ -21,10 +21,27 @@ struct OracleComparison {
     /// Packets whose OVS trace had datapath actions the oracle reader does not understand.
     var unreadable: [String] = []
 
-    static func run(node: OVSNode, model: OpenFlowModel, packets: [OraclePacket], underlay: Set<String>) async throws -> OracleComparison {
+    /// Compares each packet. With `live` (a database and OpenFlow state that carries traffic),
+    /// the MAC tables are read again before every packet and the model rebuilt when they
+    /// changed, so both sides always see the same learned MACs.
+    static func run(node: OVSNode, model initial: OpenFlowModel, packets: [OraclePacket], underlay: Set<String>,
+                    live: (database: OVSDatabase, openFlow: [OVSBridgeOpenFlow])? = nil) async throws -> OracleComparison {
         var c = OracleComparison()
+        var model = initial
+        var openFlow = live?.openFlow ?? []
         let ports = OFProtoTraceOracle.datapathPorts(dpifShow: try await node.appctl(["dpif/show"]))
         for p in packets {
+            if let live {
+                var changed = false
+                for i in openFlow.indices {
+                    let fdb = try await node.macTable(bridge: openFlow[i].bridge)
+                    if fdb.map({ [$0.port, $0.vlan, Int($0.mac.value)] }) != openFlow[i].fdb.map({ [$0.port, $0.vlan, Int($0.mac.value)] }) {
+                        openFlow[i].fdb = fdb
+                        changed = true
+                    }
+                }
+                if changed { model = try OpenFlowModel(database: live.database, openFlow: openFlow) }
+            }
             let key = try PacketKey(parsing: p.flow)
             let states = try p.ctNext.map { try ConntrackState.parse($0.replacingOccurrences(of: ",", with: "|")) }
             let ours = try model.trace(bridge: p.bridge, packet: key, conntrack: ConntrackInput(states: states))
@@ -84,7 +101,9 @@ enum NeutronPackets {
     static let ips = ["192.168.21.18", "192.168.21.4", "192.168.21.1", "192.168.21.2", "203.0.113.10", "169.254.192.62", "0.0.0.0"]
     static let ctStates: [[String]] = [[], ["trk,est"], ["trk,est,rpl"], ["trk,rel"], ["trk,inv"], ["trk,new", "trk,est"]]
 
-    static func generate(inputs: [String: [String]], tunnelPorts: Set<String>, count: Int, seed: UInt64) -> [OraclePacket] {
+    static func generate(inputs: [String: [String]], tunnelPorts: Set<String>, count: Int, seed: UInt64,
+                         macs: [String] = NeutronPackets.macs, ips: [String] = NeutronPackets.ips,
+                         tunnelIDs: [String] = ["0x3e9", "0x4d1", "0x999"], vlans: [Int] = [1, 2, 3, 4095, 7]) -> [OraclePacket] {
         var rng = SeededGenerator(state: seed)
         func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
         var out: [OraclePacket] = []
@@ -96,13 +115,13 @@ enum NeutronPackets {
             let port = ports[(i / bridges.count) % ports.count]
             i += 1
             var items = ["in_port=\(port)"]
-            if tunnelPorts.contains(port) { items.append("tun_id=\(pick(["0x3e9", "0x4d1", "0x999"]))") }
+            if tunnelPorts.contains(port) { items.append("tun_id=\(pick(tunnelIDs))") }
             let kind = Int(rng.next() % 10)
             let src = pick(macs)
             let dst = kind < 2 ? "ff:ff:ff:ff:ff:ff" : pick(macs + ["ff:ff:ff:ff:ff:ff", "33:33:00:00:00:01", "01:00:5e:00:00:12"])
             items.append("dl_src=\(src)")
             items.append("dl_dst=\(dst)")
-            if rng.next() % 3 == 0 { items.append("dl_vlan=\(pick([1, 2, 3, 4095, 7]))") }
+            if rng.next() % 3 == 0 { items.append("dl_vlan=\(pick(vlans))") }
             switch kind {
             case 0, 1:
                 items.insert("arp", at: 1)
