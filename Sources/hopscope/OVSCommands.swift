@@ -64,6 +64,19 @@ struct OVSTargetOptions: ParsableArguments {
     }
 }
 
+/// Runs a command body, turning runtime failures into a message on stderr and exit status 2 (the
+/// CLI contract); exit statuses the body chose itself pass through.
+func exitingWithStatus2(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("hopscope: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
 /// A runtime failure with a message that says what to do; exit code 2.
 struct RuntimeError: Error, CustomStringConvertible {
     var description: String
@@ -97,27 +110,29 @@ struct OVSShow: AsyncParsableCommand {
     @OptionGroup var target: OVSTargetOptions
 
     func run() async throws {
-        var reports: [OVSReport] = []
-        for instance in try target.instances() {
-            let node = OVSNode(instance)
-            let db = try node.readDatabase()
-            var openFlow: [OVSBridgeOpenFlow] = []
-            for bridge in db.bridges {
-                // Flows are needed only for the VLAN <-> tunnel mapping; a bridge that cannot be
-                // dumped is reported, not fatal.
-                if let dump = try? await node.dumpFlows(bridge: bridge.name, protocols: bridge.protocols) {
-                    openFlow.append(OVSBridgeOpenFlow(bridge: bridge.name, dumpCommand: dump.argv, flowDump: dump.text))
+        try await exitingWithStatus2 {
+            var reports: [OVSReport] = []
+            for instance in try target.instances() {
+                let node = OVSNode(instance)
+                let db = try node.readDatabase()
+                var openFlow: [OVSBridgeOpenFlow] = []
+                for bridge in db.bridges {
+                    // Flows are needed only for the VLAN <-> tunnel mapping; a bridge that cannot be
+                    // dumped is reported, not fatal.
+                    if let dump = try? await node.dumpFlows(bridge: bridge.name, protocols: bridge.protocols) {
+                        openFlow.append(OVSBridgeOpenFlow(bridge: bridge.name, dumpCommand: dump.argv, flowDump: dump.text))
+                    }
                 }
+                let peers = await VethPeers.lookup(namespace: instance.namespace)
+                reports.append(OVSReport(instance: instance, database: db, openFlow: openFlow, vethPeers: peers))
             }
-            let peers = await VethPeers.lookup(namespace: instance.namespace)
-            reports.append(OVSReport(instance: instance, database: db, openFlow: openFlow, vethPeers: peers))
+            if target.json {
+                printJSON(reports)
+            } else {
+                for r in reports { print(r.text) }
+            }
+            if reports.contains(where: { !$0.problems.isEmpty }) { throw ExitCode(1) }
         }
-        if target.json {
-            printJSON(reports)
-        } else {
-            for r in reports { print(r.text) }
-        }
-        if reports.contains(where: { !$0.problems.isEmpty }) { throw ExitCode(1) }
     }
 }
 
@@ -328,18 +343,20 @@ struct OVSFlows: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (node, db) = try target.instance(holding: bridge)
-        let protocols = db.bridge(named: bridge)?.protocols ?? []
-        let dump = try FlowDump(parsing: try await node.dumpFlows(bridge: bridge, protocols: protocols, table: table).text)
-        if target.json {
-            printJSON(dump.flows)
-            return
+        try await exitingWithStatus2 {
+            let (node, db) = try target.instance(holding: bridge)
+            let protocols = db.bridge(named: bridge)?.protocols ?? []
+            let dump = try FlowDump(parsing: try await node.dumpFlows(bridge: bridge, protocols: protocols, table: table).text)
+            if target.json {
+                printJSON(dump.flows)
+                return
+            }
+            let rows = dump.flows.map { f in
+                [String(f.table), String(f.priority), f.packets.map(String.init) ?? "-", f.matchText, f.actionsText]
+            }
+            print(TextTable.render(header: ["TABLE", "PRIO", "PACKETS", "MATCH", "ACTIONS"], rows: rows))
+            for p in dump.problems { print(Style.yellow("warning: \(p.text)")) }
         }
-        let rows = dump.flows.map { f in
-            [String(f.table), String(f.priority), f.packets.map(String.init) ?? "-", f.matchText, f.actionsText]
-        }
-        print(TextTable.render(header: ["TABLE", "PRIO", "PACKETS", "MATCH", "ACTIONS"], rows: rows))
-        for p in dump.problems { print(Style.yellow("warning: \(p.text)")) }
     }
 }
 
@@ -389,24 +406,26 @@ struct OVSTrace: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let packet = try PacketKey(parsing: flow)
-        let (node, db) = try target.instance(holding: bridge)
-        var openFlow = try await node.collectOpenFlow(db)
-        if noMACTable { for i in openFlow.indices { openFlow[i].fdb = [] } }
-        let model = try OpenFlowModel(database: db, openFlow: openFlow)
-        let states = try ctStates.map { try ConntrackState.parse($0.replacingOccurrences(of: ",", with: "|")) }
-        let result: OpenFlowTrace
-        do {
-            result = try model.trace(bridge: bridge, packet: packet, conntrack: ConntrackInput(states: states))
-        } catch let e as PacketKeyError {
-            throw RuntimeError(e.message)
+        try await exitingWithStatus2 {
+            let packet = try PacketKey(parsing: flow)
+            let (node, db) = try target.instance(holding: bridge)
+            var openFlow = try await node.collectOpenFlow(db)
+            if noMACTable { for i in openFlow.indices { openFlow[i].fdb = [] } }
+            let model = try OpenFlowModel(database: db, openFlow: openFlow)
+            let states = try ctStates.map { try ConntrackState.parse($0.replacingOccurrences(of: ",", with: "|")) }
+            let result: OpenFlowTrace
+            do {
+                result = try model.trace(bridge: bridge, packet: packet, conntrack: ConntrackInput(states: states))
+            } catch let e as PacketKeyError {
+                throw RuntimeError(e.message)
+            }
+            if target.json {
+                printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
+            } else {
+                print(TraceRenderer.render(result, node: node.instance.node))
+            }
+            if !result.decision.isForward { throw ExitCode(1) }
         }
-        if target.json {
-            printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
-        } else {
-            print(TraceRenderer.render(result, node: node.instance.node))
-        }
-        if !result.decision.isForward { throw ExitCode(1) }
     }
 }
 
