@@ -195,10 +195,15 @@ final class CompiledBridge: Sendable {
     /// The (slot, mask, value) triples of a flow's match, or nil when it uses something the
     /// evaluator cannot read (an unknown field, a port name the bridge does not have).
     static func compileMatch(_ rule: OpenFlowRule, portsByName: [String: UInt32]) -> [(slot: Int, mask: UInt64, value: UInt64)]? {
-        var bySlot: [Int: (mask: UInt64, value: UInt64)] = [:]
+        // A handful of slots per flow: a small array beats a dictionary here.
+        var bySlot: [(slot: Int, mask: UInt64, value: UInt64)] = []
+        bySlot.reserveCapacity(8)
         func add(_ slot: PacketSlot, _ mask: UInt64, _ value: UInt64) {
-            let old = bySlot[slot.rawValue] ?? (0, 0)
-            bySlot[slot.rawValue] = (old.mask | mask, (old.value & ~mask) | (value & mask))
+            if let i = bySlot.firstIndex(where: { $0.slot == slot.rawValue }) {
+                bySlot[i] = (slot.rawValue, bySlot[i].mask | mask, (bySlot[i].value & ~mask) | (value & mask))
+            } else {
+                bySlot.append((slot.rawValue, mask, value & mask))
+            }
         }
         for item in rule.match {
             switch item.kind {
@@ -239,7 +244,7 @@ final class CompiledBridge: Sendable {
                 }
             }
         }
-        return bySlot.map { (slot: $0.key, mask: $0.value.mask, value: $0.value.value) }
+        return bySlot
     }
 }
 

@@ -165,16 +165,16 @@ struct FlowTextParser {
                e + 1 < actionsAt, bytes[e + 1] == UInt8(ascii: " ") {
                 var s = e + 1
                 while s < actionsAt && bytes[s] == UInt8(ascii: " ") { s += 1 }
-                let valueText = string((eq + 1)..<e)
+                var valueText: String { string((eq + 1)..<e) }
                 switch key {
                 case "cookie":
-                    guard let v = Bits128(parsing: Substring(valueText)), v.high == 0 else { throw fail(eq + 1, "cookie must be a 64-bit number") }
+                    guard let v = number((eq + 1)..<e), v.high == 0 else { throw fail(eq + 1, "cookie must be a 64-bit number") }
                     cookie = v.low
                 case "table", "table_id":
                     guard let t = Int(valueText), (0...255).contains(t) else { throw fail(eq + 1, "table must be 0-255") }
                     table = t
-                case "n_packets": packets = UInt64(valueText)
-                case "n_bytes": bytesCount = UInt64(valueText)
+                case "n_packets": packets = number((eq + 1)..<e)?.low
+                case "n_bytes": bytesCount = number((eq + 1)..<e)?.low
                 case "idle_timeout": idle = Int(valueText)
                 case "hard_timeout": hard = Int(valueText)
                 default: break
@@ -495,7 +495,7 @@ struct FlowTextParser {
         case "load":
             guard let arg, let arrow = findArrow(arg) else { return opaque("load without '->'") }
             guard let dst = parseFieldReference((arrow + 2)..<arg.upperBound) else { return opaque("load into a field Hopscope does not model") }
-            guard let v = Bits128(parsing: Substring(string(arg.lowerBound..<arrow))) else { return opaque("load of a non-numeric value") }
+            guard let v = self.number(arg.lowerBound..<arrow) else { return opaque("load of a non-numeric value") }
             return make(.load(value: v, destination: dst))
         case "resubmit":
             guard let arg else { return opaque("resubmit without arguments") }
