@@ -104,7 +104,7 @@ func threadCPUTime() -> Double {
 /// CPU time used by finished child processes (here: ovs-ofctl).
 func childrenCPUTime() -> Double {
     var u = rusage()
-    getrusage(RUSAGE_CHILDREN, &u)
+    getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &u)
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
 
