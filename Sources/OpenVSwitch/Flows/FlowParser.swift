@@ -301,25 +301,16 @@ struct FlowTextParser {
             case .reserved(let rp): return ParsedValue(value: Bits128(low: UInt64(rp.number)))
             case .name(let n): return ParsedValue(value: .zero, portName: n)
             }
-        case .ctState:
-            if let v = Bits128(parsing: valuePart) {
-                return ParsedValue(value: v, mask: try maskPart.map { m in
-                    guard let mm = Bits128(parsing: m) else { throw bad("a numeric mask") }
-                    return mm
-                })
+        case .ctState, .tcpFlags:
+            // A number (`0x21/0x21`) or flags (`+trk-est`, `+syn-ack`).
+            if let v = number(valueRange) {
+                guard let maskRange else { return ParsedValue(value: v, mask: nil) }
+                guard let m = number(maskRange) else { throw bad("a numeric mask") }
+                return ParsedValue(value: v, mask: m)
             }
+            let flags = d.format == .ctState ? ConntrackState.bits.map { ($0.0, UInt64($0.1)) } : PacketKey.tcpFlagBits.map { ($0.0, UInt64($0.1)) }
             var value: UInt64 = 0, mask: UInt64 = 0
-            try parseFlags(valuePart, table: ConntrackState.bits.map { ($0.0, UInt64($0.1)) }, value: &value, mask: &mask, bad: bad)
-            return ParsedValue(value: Bits128(low: value), mask: Bits128(low: mask))
-        case .tcpFlags:
-            if let v = Bits128(parsing: valuePart) {
-                return ParsedValue(value: v, mask: try maskPart.map { m in
-                    guard let mm = Bits128(parsing: m) else { throw bad("a numeric mask") }
-                    return mm
-                })
-            }
-            var value: UInt64 = 0, mask: UInt64 = 0
-            try parseFlags(valuePart, table: PacketKey.tcpFlagBits.map { ($0.0, UInt64($0.1)) }, value: &value, mask: &mask, bad: bad)
+            try parseFlags(valuePart, table: flags, value: &value, mask: &mask, bad: bad)
             return ParsedValue(value: Bits128(low: value), mask: Bits128(low: mask))
         case .fragment:
             // nw_frag bits: 1 = is a fragment, 2 = a later fragment.
