@@ -37,10 +37,10 @@ public struct FlowDump: Sendable, Hashable, Codable {
             var contentEnd = lineEnd
             if contentEnd > lineStart && bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
             var parser = FlowTextParser(bytes: bytes, start: lineStart, end: contentEnd, line: number)
-            if parser.findActions() != nil {
-                flows.append(try parser.parseRule(raw: parser.string(lineStart..<contentEnd)))
+            if let actionsAt = parser.findActions() {
+                flows.append(try parser.parseRule(raw: parser.string(lineStart..<contentEnd), actionsAt: actionsAt))
             } else {
-                otherLines.append(NumberedLine(line: number, text: String(decoding: bytes[lineStart..<contentEnd], as: UTF8.self)))
+                otherLines.append(NumberedLine(line: number, text: parser.string(lineStart..<contentEnd)))
             }
             lineStart = lineEnd + 1
         }
@@ -87,7 +87,11 @@ struct FlowTextParser {
     func fail(_ at: Int, _ message: String) -> FlowParseError {
         FlowParseError(line: line, column: at - start + 1, message: message)
     }
-    func string(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
+    /// The text of `r`. Decoded from a buffer pointer: the ArraySlice overload takes Swift's slow
+    /// generic path, which made string creation dominate parsing.
+    func string(_ r: Range<Int>) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+    }
 
     /// Index just past the item that starts at `i` and ends at a top-level `terminator` (or at
     /// `end`), skipping quoted text and parenthesised groups.
@@ -147,11 +151,11 @@ struct FlowTextParser {
         return nil
     }
 
-    mutating func parseRule(raw: String) throws -> OpenFlowRule {
+    mutating func parseRule(raw: String, actionsAt known: Int? = nil) throws -> OpenFlowRule {
         var i = start
         while i < end && (bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t")) { i += 1 }
         let indentation = string(start..<i)
-        guard let actionsAt = findActions() else { throw fail(i, "no 'actions=' in flow") }
+        guard let actionsAt = known ?? findActions() else { throw fail(i, "no 'actions=' in flow") }
 
         // Header items: `key=value, ` and flag words followed by a space.
         var header: [OpenFlowRule.HeaderItem] = []
