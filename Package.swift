@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "HopscopeModel", swiftSettings: strict),
         // iptables-save / ipset parsing and the netfilter evaluator; LiveFirewall.swift alone runs commands.
         .target(name: "Netfilter", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
+        // Open vSwitch: OVSDB client, flow parsing, OpenFlow evaluator (issue 4). No C target of its own.
+        .target(name: "OpenVSwitch", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -43,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "Lab",
+                "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -64,10 +66,14 @@ let package = Package(
         .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
+        .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "Lab"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "OpenVSwitch", "Lab"],
             swiftSettings: strict),
+        // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
+        .executableTarget(name: "ovs-bench", dependencies: ["OpenVSwitch", "HopscopeModel", "Namespaces"],
+                          path: "Sources/ovs-bench", swiftSettings: strict),
     ]
 )
