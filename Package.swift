@@ -33,12 +33,13 @@ let package = Package(
             "CShims", "HopscopeModel",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
+        .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces",
+                "HopscopeModel", "Namespaces", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -46,10 +47,11 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces"],
+            dependencies: ["HopscopeModel", "Namespaces", "Capture", "CPcap"],
             swiftSettings: strict),
     ]
 )
