@@ -15,12 +15,17 @@ public final class AtomicOutputFile {
     /// The open stream; nil after commit or abandon.
     public private(set) var stream: UnsafeMutablePointer<FILE>?
 
+    /// The hidden name a file is written under until it is committed.
+    public static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial").path
+    }
+
     /// Creates the temporary file (exclusively, mode 0600) with a large stdio buffer for fast
     /// sequential writes. Throws `SystemCallError` naming the path when it cannot be created.
     public init(path: String, bufferSize: Int = 1 << 20) throws {
         finalPath = path
-        let url = URL(fileURLWithPath: path)
-        temporaryPath = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial").path
+        temporaryPath = Self.temporaryPath(for: path)
         let fd = try systemCall("open \(temporaryPath)") {
             open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }

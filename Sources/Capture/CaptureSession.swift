@@ -19,6 +19,8 @@ public struct CaptureConfiguration: Sendable {
     public var deliverPackets: Bool
     /// How many packet batches the stream holds for a slow consumer before counting them as missed.
     public var streamBatchLimit: Int
+    /// Where partial files are recorded while written, so a crash leaves none behind for long.
+    public var journal: CleanupJournal?
 
     public init(points: [CapturePoint], options: LiveCaptureOptions = .init(), packetLimitPerHop: Int? = nil,
                 fileSizeLimitPerHop: Int? = nil, duration: Duration? = nil, outputDirectory: String? = nil,
@@ -115,8 +117,12 @@ public final class CaptureSession: Sendable {
         var readers: [HopReader] = []
         for (i, point) in configuration.points.enumerated() {
             let handle = try LivePcapHandle.open(interface: point.interface, in: point.namespace, options: configuration.options)
-            let file = try configuration.outputDirectory.map {
-                try PcapDumpFile(path: "\($0)/\(String(format: "%02d", i + 1))-\(point.fileStem).pcap", for: handle)
+            var file: PcapDumpFile?
+            if let dir = configuration.outputDirectory {
+                let path = "\(dir)/\(String(format: "%02d", i + 1))-\(point.fileStem).pcap"
+                try configuration.journal?.record(.removeFile(path: AtomicOutputFile.temporaryPath(for: path)),
+                                                  note: "capture file of \(point.label) being written")
+                file = try PcapDumpFile(path: path, for: handle)
             }
             readers.append(HopReader(index: i, point: point, handle: handle, file: file,
                                      packetLimit: configuration.packetLimitPerHop,
@@ -176,6 +182,7 @@ public final class CaptureSession: Sendable {
         var merged: String?
         if let dir = outputDirectory {
             let path = "\(dir)/all-hops.pcapng"
+            try configuration.journal?.record(.removeFile(path: AtomicOutputFile.temporaryPath(for: path)), note: "merged capture being written")
             try PcapngMerger.merge(hops: hops.map { ($0.point, $0.file!, $0.progress.kernel) }, into: path,
                                    startNanoseconds: Int64(started.timeIntervalSince1970 * 1e9),
                                    endNanoseconds: Int64(ended.timeIntervalSince1970 * 1e9))
