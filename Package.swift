@@ -51,7 +51,7 @@ let package = Package(
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Capture", "CPcap"],
+            dependencies: ["HopscopeModel", "Namespaces", "Capture", "CPcap", "hopscope"],
             swiftSettings: strict),
     ]
 )
