@@ -54,6 +54,9 @@ struct CaptureCommand: AsyncParsableCommand {
     @Option(name: [.customShort("B"), .long], help: ArgumentHelp("Kernel buffer per hop: 32M by default (tcpdump uses 2M).", valueName: "size"))
     var bufferSize: String = "32M"
 
+    @Flag(name: .long, help: "Hand each packet over as it arrives (lower latency, more CPU at high rates).")
+    var immediate = false
+
     @Flag(name: [.customShort("j"), .long], help: "Print the result as JSON.")
     var json = false
 
@@ -105,7 +108,8 @@ struct CaptureCommand: AsyncParsableCommand {
         try await run.start(requests) { points in
             CaptureConfiguration(
                 points: points,
-                options: LiveCaptureOptions(snapshotLength: snaplen, bufferSize: Int32(parseSize(bufferSize)!), filter: filter),
+                options: LiveCaptureOptions(snapshotLength: snaplen, bufferSize: Int32(parseSize(bufferSize)!),
+                                            immediate: immediate, filter: filter),
                 packetLimitPerHop: count, fileSizeLimitPerHop: maxSize.flatMap(parseSize),
                 duration: duration.flatMap(parseDuration), outputDirectory: directory)
         }
