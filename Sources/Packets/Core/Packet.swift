@@ -18,6 +18,9 @@ public struct Packet: Sendable, BitwiseCopyable {
     /// True when an IPv4 or IPv6 header said this is a fragment; the application payload of a
     /// fragment is kept raw.
     public internal(set) var isFragment: Bool = false
+    /// True when an IP header declared more bytes than the frame holds (snap length, or a lying
+    /// length already reported): inner layers then decode what is there instead of failing.
+    public internal(set) var isIPPayloadCut: Bool = false
 
     /// True when the capture kept fewer bytes than the frame had (snap length).
     public var isCutBySnapLength: Bool { capturedLength < wireLength }
@@ -57,6 +60,7 @@ public struct Packet: Sendable, BitwiseCopyable {
         layers.removeAll()
         issue = nil
         isFragment = false
+        isIPPayloadCut = false
         let end = frame.count
         let first: Next
         switch linkType {
@@ -64,8 +68,8 @@ public struct Packet: Sendable, BitwiseCopyable {
         case .linuxSLL: first = LinuxSLLHeader.decode(frame, 0, end, &self)
         case .linuxSLL2: first = LinuxSLL2Header.decode(frame, 0, end, &self)
         case .raw, .rawOpenBSD, .rawFile: first = .rawIP(0, end)
-        case .ipv4: first = .etherType(EtherType.ipv4, 0, end)
-        case .ipv6: first = .etherType(EtherType.ipv6, 0, end)
+        // Like tcpdump, trust the version nibble over the link type's promise.
+        case .ipv4, .ipv6: first = .rawIP(0, end)
         case .null: first = NullLoopbackHeader.decode(bigEndian: false, frame, 0, end, &self)
         case .loop: first = NullLoopbackHeader.decode(bigEndian: true, frame, 0, end, &self)
         default: first = fail(.malformed(.payload, at: 0, .unsupportedLinkType, value: Int(linkType.rawValue)))

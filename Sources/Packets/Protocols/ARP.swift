@@ -59,3 +59,49 @@ public struct ARPPacket: Hashable, Sendable, BitwiseCopyable, Codable {
         return .done
     }
 }
+
+extension ARPPacket {
+    /// `ARP, Request who-has 10.0.0.1 tell 10.0.0.5, length 28` (tcpdump's words and cases).
+    func summarize(_ b: UnsafeRawBufferPointer, length: Int, to t: inout TextBuffer) {
+        t.append("ARP, ")
+        let hln = Int(hardwareLength), pln = Int(protocolLength)
+        let sha = offset + Self.fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
+        guard protocolType == EtherType.ipv4 || protocolType == 0x1000, pln == 4, hln > 0, offset + self.length <= b.count else {
+            switch hardwareType {
+            case 1: t.append("Ethernet")
+            case 6: t.append("IEEE 802")
+            default: t.append("Unknown Hardware ("); t.decimal(hardwareType); t.append(")")
+            }
+            t.append(" (len "); t.decimal(hardwareLength); t.append("), ")
+            if protocolType == EtherType.ipv4 { t.append("IPv4") } else { t.append("Unknown Protocol (0x"); t.hex(protocolType, width: 4); t.append(")") }
+            t.append(" (len "); t.decimal(protocolLength); t.append("), length "); t.decimal(max(0, length))
+            return
+        }
+        func hardware(_ at: Int, _ t: inout TextBuffer) {
+            for j in 0..<hln {
+                if j > 0 { t.append(":") }
+                t.hex(b.u8(at + j), width: 2)
+            }
+        }
+        func isZero(_ at: Int) -> Bool { (0..<hln).allSatisfy { b.u8(at + $0) == 0 } }
+        switch opcode {
+        case 1:
+            t.append("Request who-has "); t.ipv4(b.ipv4(tpa))
+            if !isZero(tha) { t.append(" ("); hardware(tha, &t); t.append(")") }
+            t.append(" tell "); t.ipv4(b.ipv4(spa))
+        case 2:
+            t.append("Reply "); t.ipv4(b.ipv4(spa)); t.append(" is-at "); hardware(sha, &t)
+        case 3:
+            t.append("Reverse Request who-is "); hardware(tha, &t); t.append(" tell "); hardware(sha, &t)
+        case 4:
+            t.append("Reverse Reply "); hardware(tha, &t); t.append(" at "); t.ipv4(b.ipv4(tpa))
+        case 8:
+            t.append("Inverse Request who-is "); hardware(tha, &t); t.append(" tell "); hardware(sha, &t)
+        case 9:
+            t.append("Inverse Reply "); hardware(sha, &t); t.append(" at "); t.ipv4(b.ipv4(spa))
+        default:
+            t.append("Unknown ("); t.decimal(opcode); t.append(")")
+        }
+        t.append(", length "); t.decimal(max(0, length))
+    }
+}

@@ -241,3 +241,49 @@ public struct DHCPOption: Hashable, Sendable, Codable {
         }
     }
 }
+
+extension DHCPMessage {
+    /// The value bytes of the first option with `code`, if present.
+    public func option(_ code: UInt8, in b: UnsafeRawBufferPointer) -> ByteRange? {
+        guard hasMagicCookie else { return nil }
+        var i = options.offset
+        let end = min(options.end, b.count)
+        while i < end {
+            let c = b.u8(i)
+            if c == DHCPOption.Code.end { return nil }
+            if c == DHCPOption.Code.pad { i += 1; continue }
+            guard i + 1 < end else { return nil }
+            let length = Int(b.u8(i + 1))
+            guard i + 2 + length <= end else { return nil }
+            if c == code { return ByteRange(offset: i + 2, count: length) }
+            i += 2 + length
+        }
+        return nil
+    }
+
+    /// tcpdump's `BOOTP/DHCP, Request from 00:0b:82:01:fc:42, length 272`, followed by what an
+    /// operator needs to follow a lease: `, xid 0x3d1d, DHCP-Discover`, the requested address of a
+    /// request, and the offered address and server of a reply.
+    func summarize(writer w: SummaryWriter, length: Int, to t: inout TextBuffer) {
+        let b = w.b
+        t.append("BOOTP/DHCP, ")
+        switch op {
+        case 1: t.append("Request")
+        case 2: t.append("Reply")
+        default: t.append("unknown (0x"); t.hex(op, width: 2); t.append(")")
+        }
+        if htype == 1 && hlen == 6 && op == 1 { t.append(" from "); t.mac(clientHardwareAddress) }
+        t.append(", length "); t.decimal(max(0, length))
+        t.append(", xid 0x"); t.hex(xid)
+        if let messageType {
+            t.append(", DHCP-"); t.append(messageType.description)
+        }
+        if let requested = option(DHCPOption.Code.requestedIPAddress, in: b), requested.count == 4 {
+            t.append(", requested "); t.ipv4(b.ipv4(requested.offset))
+        }
+        if yiaddr != .any { t.append(", yiaddr "); t.ipv4(yiaddr) }
+        if let server = option(DHCPOption.Code.serverIdentifier, in: b), server.count == 4 {
+            t.append(", server-id "); t.ipv4(b.ipv4(server.offset))
+        }
+    }
+}

@@ -199,6 +199,7 @@ public enum DNSRecordType {
         case 39: "DNAME"
         case 41: "OPT"
         case 43: "DS"
+        case 44: "SSHFP"
         case 46: "RRSIG"
         case 47: "NSEC"
         case 48: "DNSKEY"
@@ -404,5 +405,134 @@ enum DNSName {
             text.append(UInt8(ascii: "0") + (c / 10) % 10)
             text.append(UInt8(ascii: "0") + c % 10)
         }
+    }
+}
+
+extension DNSMessage {
+    static let opcodeNames: [StaticString] = ["", " iquery", " status", " op3", " notify", " update", " op6", " op7",
+                                              " op8", " updateA", " updateD", " updateDA", " updateM", " updateMA", " zoneInit", " zoneRef"]
+
+    /// tcpdump's DNS line: `22836+ [1au] A? www.tcpdump.org. (56)` for a query,
+    /// `22836*- 2/2/5 A 192.139.46.66, A 198.199.88.104 (224)` for a response.
+    func summarize(writer w: SummaryWriter, to t: inout TextBuffer) {
+        let b = w.b
+        t.decimal(id)
+        t.append(Self.opcodeNames[Int(opcode)])
+        if isResponse {
+            if extendedRcode != 0 { t.append(" "); t.append(DNSResponseCode.name(extendedRcode)) }
+            if aa { t.append("*") }
+            if !ra { t.append("-") }
+            if tc { t.append("|") }
+            if ad { t.append("$") }
+            if qdcount != 1 { t.append(" ["); t.decimal(qdcount); t.append("q]") }
+            t.append(" "); t.decimal(ancount); t.append("/"); t.decimal(nscount); t.append("/"); t.decimal(arcount)
+            var cursor = answersOffset
+            var n = 0
+            while n < ancount, cursor < message.end {
+                if n > 0 { t.append(",") }
+                guard let next = writeRecord(b, at: cursor, to: &t) else { break }
+                cursor = next
+                n += 1
+            }
+        } else {
+            if rd { t.append("+") }
+            if cd { t.append("%") }
+            if flags & 0x6CF != 0 { t.append(" [b2&3=0x"); t.hex(flags); t.append("]") }
+            if opcode == 1 {
+                if qdcount != 0 { t.append(" ["); t.decimal(qdcount); t.append("q]") }
+                if ancount != 1 { t.append(" ["); t.decimal(ancount); t.append("a]") }
+            } else {
+                if ancount != 0 { t.append(" ["); t.decimal(ancount); t.append("a]") }
+                if qdcount != 1 { t.append(" ["); t.decimal(qdcount); t.append("q]") }
+            }
+            if nscount != 0 { t.append(" ["); t.decimal(nscount); t.append("n]") }
+            if arcount != 0 { t.append(" ["); t.decimal(arcount); t.append("au]") }
+            var cursor = message.offset + Self.headerLength
+            var n = 0
+            while n < qdcount, cursor < message.end {
+                guard case .success(let after) = DNSName.skip(b, at: cursor, message: message), after + 4 <= message.end else { break }
+                t.append(" "); t.append(DNSRecordType.mnemonic(b.u16(after)))
+                let qclass = b.u16(after + 2)
+                if qclass != 1 { t.append(" "); DNSClassName.write(qclass, to: &t) }
+                t.append("? ")
+                DNSName.write(b, at: cursor, message: message, to: &t)
+                cursor = after + 4
+                n += 1
+            }
+        }
+        t.append(" ("); t.decimal(message.count); t.append(")")
+    }
+
+    /// One answer as tcpdump prints it without -v (` A 192.0.2.1`); nil when the record is cut.
+    private func writeRecord(_ b: UnsafeRawBufferPointer, at offset: Int, to t: inout TextBuffer) -> Int? {
+        guard case .success(let fixed) = DNSName.skip(b, at: offset, message: message), fixed + 10 <= message.end else { return nil }
+        let type = b.u16(fixed), rclass = b.u16(fixed + 2), rdlength = Int(b.u16(fixed + 8))
+        let data = fixed + 10, end = data + rdlength
+        guard end <= message.end else { return nil }
+        if rclass != 1 && type != DNSRecordType.opt { t.append(" "); DNSClassName.write(rclass, to: &t) }
+        t.append(" "); t.append(DNSRecordType.mnemonic(type))
+        switch type {
+        case DNSRecordType.a where rdlength == 4:
+            t.append(" "); t.ipv4(b.ipv4(data))
+        case DNSRecordType.aaaa where rdlength == 16:
+            t.append(" "); t.ipv6(b.ipv6(data))
+        case DNSRecordType.ns, DNSRecordType.cname, DNSRecordType.ptr, DNSRecordType.dname:
+            t.append(" "); DNSName.write(b, at: data, message: message, to: &t)
+        case DNSRecordType.mx where rdlength >= 3:
+            t.append(" "); DNSName.write(b, at: data + 2, message: message, to: &t); t.append(" "); t.decimal(b.u16(data))
+        case DNSRecordType.srv where rdlength >= 7:
+            t.append(" "); DNSName.write(b, at: data + 6, message: message, to: &t); t.append(":"); t.decimal(b.u16(data + 4))
+        case DNSRecordType.txt:
+            var i = data
+            while i < end {
+                let n = Int(b.u8(i))
+                guard i + 1 + n <= end else { break }
+                t.append(" \"")
+                for j in (i + 1)..<(i + 1 + n) { t.byte(b.u8(j)) }
+                t.append("\"")
+                i += 1 + n
+            }
+        case DNSRecordType.opt:
+            t.append(" UDPsize="); t.decimal(rclass)
+            if b.u8(fixed + 6) & 0x80 != 0 { t.append(" DO") }
+        default:
+            break
+        }
+        return end
+    }
+}
+
+/// QCLASS/CLASS names as tcpdump prints them.
+enum DNSClassName {
+    static func write(_ rclass: UInt16, to t: inout TextBuffer) {
+        switch rclass {
+        case 1: t.append("IN")
+        case 3: t.append("CHAOS")
+        case 4: t.append("HS")
+        case 255: t.append("ANY")
+        default: t.append("(Class "); t.decimal(rclass); t.append(")")
+        }
+    }
+}
+
+extension DNSName {
+    /// Writes the name at `offset` (already validated by `skip`) in presentation form.
+    static func write(_ b: UnsafeRawBufferPointer, at offset: Int, message: ByteRange, to t: inout TextBuffer) {
+        guard case .success = skip(b, at: offset, message: message) else { t.append("<bad name>"); return }
+        var i = offset
+        var wrote = false
+        while true {
+            let byte = b.u8(i)
+            if byte == 0 { break }
+            if byte & 0xC0 == 0xC0 {
+                i = message.offset + Int(b.u16(i) & 0x3FFF)
+                continue
+            }
+            for j in (i + 1)..<(i + 1 + Int(byte)) { appendEscaped(b.u8(j), to: &t.bytes) }
+            t.byte(UInt8(ascii: "."))
+            wrote = true
+            i += 1 + Int(byte)
+        }
+        if !wrote { t.byte(UInt8(ascii: ".")) }
     }
 }

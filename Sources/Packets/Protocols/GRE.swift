@@ -72,3 +72,24 @@ public struct GREHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         self.length = length
     }
 }
+
+extension GREHeader {
+    /// `GREv0, key=0x1, length 102: IP ...`.
+    func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: inout TextBuffer) {
+        t.append("GREv"); t.decimal(version)
+        if version == 1 {
+            if let key { t.append(", call "); t.decimal(key & 0xFFFF) }
+            if let sequenceNumber { t.append(", seq "); t.decimal(sequenceNumber) }
+            if let acknowledgmentNumber { t.append(", ack "); t.decimal(acknowledgmentNumber) }
+        } else {
+            if let key { t.append(", key=0x"); t.hex(key) }
+            if let sequenceNumber { t.append(", seq "); t.decimal(sequenceNumber) }
+        }
+        t.append(", length "); t.decimal(max(0, length))
+        if i + 1 < w.layers.count, !w.isPayload(i + 1) {
+            w.writeInner(from: i + 1, end: offset + length, to: &t)
+        } else if version == 0 && !routingPresent && protocolType != EtherType.ipv4 && protocolType != EtherType.ipv6 && protocolType != EtherType.transparentEthernet {
+            t.append(": gre-proto-0x"); t.hex(protocolType)
+        }
+    }
+}

@@ -87,3 +87,17 @@ public struct GeneveOption: Hashable, Sendable, Codable {
         return out
     }
 }
+
+extension GeneveHeader {
+    /// `Geneve, Flags [C], vni 0xa, options [8 bytes]: IP ...`.
+    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: inout TextBuffer) {
+        t.append("Geneve, Flags [")
+        if !oam && !critical { t.append("none") }
+        if oam { t.append("O") }
+        if oam && critical { t.append(", ") }
+        if critical { t.append("C") }
+        t.append("], vni 0x"); t.hex(vni)
+        if optionsLength > 0 { t.append(", options ["); t.decimal(Int(optionsLength) * 4); t.append(" bytes]") }
+        w.writeInner(from: i + 1, end: end, to: &t)
+    }
+}

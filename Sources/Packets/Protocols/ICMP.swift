@@ -53,3 +53,86 @@ public struct ICMPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         return Packet(quotedIn: b, range: data, version: 4)
     }
 }
+
+extension ICMPHeader {
+    /// `ICMP echo request, id 1, seq 1, length 64`, `ICMP 10.0.0.1 udp port 53 unreachable, length 36`.
+    func summarize(writer w: SummaryWriter, length: Int, to t: inout TextBuffer) {
+        t.append("ICMP ")
+        switch type {
+        case 0, 8:
+            t.append(type == 8 ? "echo request, id " : "echo reply, id ")
+            t.decimal(identifier); t.append(", seq "); t.decimal(sequenceNumber)
+        case 3:
+            writeUnreachable(w.b, to: &t)
+        case 4:
+            t.append("source quench")
+        case 5:
+            t.append("redirect ")
+            if let quoted = quotedPacket(in: w.b), let ip = quoted.firstIPv4 { t.ipv4(ip.destination) } else { t.append("?") }
+            t.append(code == 0 || code == 2 ? " to net " : " to host ")
+            t.ipv4(gatewayAddress)
+        case 9: t.append("router advertisement")
+        case 10: t.append("router solicitation")
+        case 11:
+            t.append(code == 1 ? "ip reassembly time exceeded" : "time exceeded in-transit")
+        case 12:
+            t.append("parameter problem - octet "); t.decimal(UInt8(restOfHeader >> 24))
+        case 13, 14:
+            t.append(type == 13 ? "time stamp query id " : "time stamp reply id ")
+            t.decimal(identifier); t.append(" seq "); t.decimal(sequenceNumber)
+        default:
+            t.append("type-#"); t.decimal(type)
+        }
+        t.append(", length "); t.decimal(max(0, length))
+    }
+
+    private func writeUnreachable(_ b: UnsafeRawBufferPointer, to t: inout TextBuffer) {
+        let quoted = quotedPacket(in: b)
+        let ip = quoted?.firstIPv4
+        func destination(_ t: inout TextBuffer) { if let ip { t.ipv4(ip.destination) } else { t.append("?") } }
+        switch code {
+        case 0: t.append("net "); destination(&t); t.append(" unreachable")
+        case 1: t.append("host "); destination(&t); t.append(" unreachable")
+        case 2:
+            destination(&t); t.append(" protocol "); t.decimal(ip?.protocol ?? 0); t.append(" unreachable")
+        case 3:
+            destination(&t)
+            var port: UInt16?
+            if let quoted {
+                for layer in quoted.layers {
+                    if case .udp(let u) = layer { t.append(" udp port "); port = u.destinationPort }
+                    if case .tcp(let h) = layer { t.append(" tcp port "); port = h.destinationPort }
+                }
+            }
+            if port == nil, let ip, ip.payload.count >= 4 {
+                // A quote too short for the transport header still holds both ports.
+                t.append(ip.protocol == IPProtocolNumber.tcp ? " tcp port " : ip.protocol == IPProtocolNumber.udp ? " udp port " : " port ")
+                port = b.u16(ip.payload.offset + 2)
+            }
+            t.decimal(port ?? 0); t.append(" unreachable")
+        case 4:
+            destination(&t); t.append(" unreachable - need to frag (mtu "); t.decimal(nextHopMTU); t.append(")")
+        case 5: destination(&t); t.append(" unreachable - source route failed")
+        case 6: t.append("net "); destination(&t); t.append(" unreachable - unknown")
+        case 7: t.append("host "); destination(&t); t.append(" unreachable - unknown")
+        case 9: t.append("net "); destination(&t); t.append(" unreachable - admin prohibited")
+        case 10: t.append("host "); destination(&t); t.append(" unreachable - admin prohibited")
+        case 13: t.append("host "); destination(&t); t.append(" unreachable - admin prohibited filter")
+        default: destination(&t); t.append(" unreachable - #"); t.decimal(code)
+        }
+    }
+}
+
+extension Packet {
+    /// The first IPv4 header, if any.
+    public var firstIPv4: IPv4Header? {
+        for layer in layers { if case .ipv4(let h) = layer { return h } }
+        return nil
+    }
+
+    /// The first IPv6 header, if any.
+    public var firstIPv6: IPv6Header? {
+        for layer in layers { if case .ipv6(let h) = layer { return h } }
+        return nil
+    }
+}

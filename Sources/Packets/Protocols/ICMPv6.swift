@@ -193,3 +193,48 @@ public struct NDOption: Hashable, Sendable, Codable {
         self.length = length
     }
 }
+
+extension ICMPv6Header {
+    /// `ICMP6, echo request, id 1, seq 1, length 64`, `ICMP6, neighbor solicitation, who has fe80::1, length 32`.
+    func summarize(length: Int, to t: inout TextBuffer) {
+        t.append("ICMP6, ")
+        switch type {
+        case 1:
+            t.append("destination unreachable")
+            switch code {
+            case 0: t.append(", unreachable route")
+            case 1: t.append(", unreachable prohibited")
+            case 3: t.append(", unreachable address")
+            case 4: t.append(", unreachable port")
+            default: t.append(", code "); t.decimal(code)
+            }
+        case 2: t.append("packet too big, mtu "); t.decimal(mtu)
+        case 3: t.append(code == 1 ? "time exceeded in-transit (reassembly)" : "time exceeded in-transit")
+        case 4: t.append("parameter problem, pointer "); t.decimal(word)
+        case 128, 129:
+            t.append(type == 128 ? "echo request, id " : "echo reply, id ")
+            t.decimal(identifier); t.append(", seq "); t.decimal(sequenceNumber)
+        case 130: t.append("multicast listener query")
+        case 131: t.append("multicast listener report")
+        case 132: t.append("multicast listener done")
+        case 133: t.append("router solicitation")
+        case 134: t.append("router advertisement")
+        case 135:
+            t.append("neighbor solicitation, who has ")
+            if let targetAddress { t.ipv6(targetAddress) }
+        case 136:
+            t.append("neighbor advertisement, tgt is ")
+            if let targetAddress { t.ipv6(targetAddress) }
+        case 137:
+            t.append("redirect, ")
+            if let destinationAddress { t.ipv6(destinationAddress) }
+            t.append(" to ")
+            if let targetAddress { t.ipv6(targetAddress) }
+        case 143:
+            t.append("multicast listener report v2, "); t.decimal(UInt16(word & 0xFFFF)); t.append(" group record(s)")
+        default:
+            t.append("unknown icmp6 type ("); t.decimal(type); t.append(")")
+        }
+        t.append(", length "); t.decimal(max(0, length))
+    }
+}

@@ -89,8 +89,11 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable, Codable {
             }
             if start + Int(totalLength) <= end {
                 datagramEnd = start + Int(totalLength)
-            } else if !packet.isCutBySnapLength {
-                packet.note(.malformed(.ipv4, at: start + 2, .lengthBeyondEnclosing, value: Int(totalLength)))
+            } else {
+                packet.isIPPayloadCut = true
+                if !packet.isCutBySnapLength {
+                    packet.note(.malformed(.ipv4, at: start + 2, .lengthBeyondEnclosing, value: Int(totalLength)))
+                }
             }
         }
         header.payload = ByteRange(offset: start + headerLength, count: datagramEnd - start - headerLength)
@@ -189,5 +192,40 @@ enum InternetChecksum {
         if i < range.upperBound { total += UInt64(b.u8(i)) << 8 }
         while total >> 16 != 0 { total = (total & 0xFFFF) + (total >> 16) }
         return UInt16(total)
+    }
+}
+
+extension IPv4Header {
+    /// `IP 10.0.0.5.33000 > 10.0.0.1.53: ...` or `IP 10.0.0.5 > 203.0.113.1: ICMP ...`.
+    func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
+        if !omitPrefix { t.append("IP ") }
+        let end = totalLength == 0 ? payload.end : offset + Int(totalLength)
+        let hasNext = i + 1 < w.layers.count
+        var sourcePort: UInt16?, destinationPort: UInt16?
+        if hasNext {
+            switch w.layers[i + 1] {
+            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            default: break
+            }
+        }
+        t.ipv4(source)
+        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
+        t.append(" > ")
+        t.ipv4(destination)
+        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
+        t.append(":")
+        if fragmentOffset != 0 {
+            t.append(" ip-proto-"); t.decimal(`protocol`)
+            return
+        }
+        if !hasNext || w.isPayload(i + 1) {
+            if hasNext || w.packet.issue == nil {
+                t.append("  ip-proto-"); t.decimal(`protocol`); t.append(" "); t.decimal(max(0, end - payload.offset))
+            }
+            return
+        }
+        t.append(" ")
+        w.writeTransport(from: i + 1, end: end, to: &t)
     }
 }

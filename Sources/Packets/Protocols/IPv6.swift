@@ -52,8 +52,11 @@ public struct IPv6Header: Hashable, Sendable, BitwiseCopyable, Codable {
         if payloadLength != 0 {
             if start + length + Int(payloadLength) <= end {
                 payloadEnd = start + length + Int(payloadLength)
-            } else if !packet.isCutBySnapLength {
-                packet.note(.malformed(.ipv6, at: start + 4, .lengthBeyondEnclosing, value: Int(payloadLength)))
+            } else {
+                packet.isIPPayloadCut = true
+                if !packet.isCutBySnapLength {
+                    packet.note(.malformed(.ipv6, at: start + 4, .lengthBeyondEnclosing, value: Int(payloadLength)))
+                }
             }
         }
         let header = IPv6Header(offset: start, version: 6, trafficClass: UInt8(truncatingIfNeeded: first >> 20),
@@ -229,5 +232,62 @@ public struct IPv6Option: Hashable, Sendable, Codable {
             i += 2 + length
         }
         return out
+    }
+}
+
+extension IPv6Header {
+    /// `IP6 fe80::1 > ff02::1: ICMP6, ...`; extension headers as tcpdump names them (`HBH`,
+    /// `frag (0|1448)`), then the transport.
+    func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
+        if !omitPrefix { t.append("IP6 ") }
+        let end = payloadLength == 0 ? payload.end : payload.offset + Int(payloadLength)
+        let hasNext = i + 1 < w.layers.count
+        var sourcePort: UInt16?, destinationPort: UInt16?
+        if hasNext {
+            switch w.layers[i + 1] {
+            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            default: break
+            }
+        }
+        t.ipv6(source)
+        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
+        t.append(" > ")
+        t.ipv6(destination)
+        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
+        t.append(":")
+        if !hasNext || w.isPayload(i + 1) {
+            if hasNext || w.packet.issue == nil {
+                t.append("  ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - payload.offset))
+            }
+            return
+        }
+        t.append(" ")
+        w.writeTransport(from: i + 1, end: end, to: &t)
+    }
+}
+
+extension IPv6ExtensionHeader {
+    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: inout TextBuffer) {
+        switch headerType {
+        case IPProtocolNumber.hopByHop: t.append("HBH ")
+        case IPProtocolNumber.destinationOptions: t.append("DSTOPT ")
+        case IPProtocolNumber.routing:
+            t.append("RT6 (len="); t.decimal(headerExtensionLength); t.append(", type="); t.decimal(routingType)
+            t.append(", segleft="); t.decimal(segmentsLeft); t.append(") ")
+        case IPProtocolNumber.fragment:
+            t.append("frag ("); t.decimal(Int(fragmentOffset) * 8); t.append("|"); t.decimal(max(0, end - offset - 8)); t.append(")")
+            if fragmentOffset != 0 { return }
+            t.append(" ")
+        case IPProtocolNumber.authentication: t.append("AH ")
+        default: break
+        }
+        let next = i + 1
+        guard next < w.layers.count else { return }
+        if w.isPayload(next) {
+            t.append("ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - offset - length))
+            return
+        }
+        w.writeTransport(from: next, end: end, to: &t)
     }
 }

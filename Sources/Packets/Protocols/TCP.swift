@@ -166,3 +166,79 @@ public struct TCPOption: Hashable, Sendable, Codable {
 
     init(kind: UInt8) { self.kind = kind }
 }
+
+extension TCPHeader {
+    /// `Flags [S], seq 603899916, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0`
+    /// with absolute sequence numbers (tcpdump `-S`): a stateless decode has no connection to be
+    /// relative to, and absolute numbers are what match across hops.
+    func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: inout TextBuffer) {
+        if i > 0, case .ipv6Extension = w.layers[i - 1] {
+            t.decimal(sourcePort); t.append(" > "); t.decimal(destinationPort); t.append(": ")
+        }
+        let length = max(0, length)
+        t.append("Flags [")
+        if flags & 0x1FF == 0 { t.append("none") }
+        if fin { t.append("F") }
+        if syn { t.append("S") }
+        if rst { t.append("R") }
+        if psh { t.append("P") }
+        if ack { t.append(".") }
+        if urg { t.append("U") }
+        if ece { t.append("E") }
+        if cwr { t.append("W") }
+        t.append("]")
+        if length > 0 || flags & (Flag.syn | Flag.fin | Flag.rst) != 0 {
+            t.append(", seq "); t.decimal(sequenceNumber)
+            if length > 0 { t.append(":"); t.decimal(sequenceNumber &+ UInt32(truncatingIfNeeded: length)) }
+        }
+        if ack { t.append(", ack "); t.decimal(acknowledgmentNumber) }
+        t.append(", win "); t.decimal(window)
+        if urg { t.append(", urg "); t.decimal(urgentPointer) }
+        if !options.isEmpty && options.end <= w.b.count {
+            t.append(", options [")
+            writeOptions(w.b, to: &t)
+            t.append("]")
+        }
+        t.append(", length "); t.decimal(length)
+        if i + 1 < w.layers.count, case .dns(let m) = w.layers[i + 1] {
+            t.append(" ")
+            m.summarize(writer: w, to: &t)
+        }
+    }
+
+    private func writeOptions(_ b: UnsafeRawBufferPointer, to t: inout TextBuffer) {
+        var i = options.offset
+        var first = true
+        while i < options.end {
+            if !first { t.append(",") }
+            first = false
+            let kind = b.u8(i)
+            if kind == TCPOption.endOfOptionList { t.append("eol"); break }
+            if kind == TCPOption.noOperation { t.append("nop"); i += 1; continue }
+            let length = Int(b.u8(i + 1))
+            switch (kind, length) {
+            case (TCPOption.maximumSegmentSize, 4): t.append("mss "); t.decimal(b.u16(i + 2))
+            case (TCPOption.windowScaleKind, 3): t.append("wscale "); t.decimal(b.u8(i + 2))
+            case (TCPOption.sackPermitted, 2): t.append("sackOK")
+            case (TCPOption.sack, _) where (length - 2) % 8 == 0:
+                t.append("sack "); t.decimal((length - 2) / 8)
+                var j = i + 2
+                while j < i + length {
+                    t.append(" {"); t.decimal(b.u32(j)); t.append(":"); t.decimal(b.u32(j + 4)); t.append("}")
+                    j += 8
+                }
+            case (TCPOption.timestamps, 10):
+                t.append("TS val "); t.decimal(b.u32(i + 2)); t.append(" ecr "); t.decimal(b.u32(i + 6))
+            case (TCPOption.fastOpen, _):
+                if length == 2 { t.append("tfo  cookiereq") } else {
+                    t.append("tfo  cookie ")
+                    for j in (i + 2)..<(i + length) { t.hex(b.u8(j), width: 2) }
+                }
+            default:
+                t.append("unknown-"); t.decimal(kind); t.append(" 0x")
+                for j in (i + 2)..<(i + length) { t.hex(b.u8(j), width: 2) }
+            }
+            i += max(length, 2)
+        }
+    }
+}

@@ -37,3 +37,14 @@ public struct VXLANHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         return .ethernet(start + length, end)
     }
 }
+
+extension VXLANHeader {
+    /// `VXLAN, flags [I] (0x08), vni 100: IP ...` (tcpdump starts a new line for the inner frame;
+    /// here it stays on the same line after `: `).
+    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: inout TextBuffer) {
+        t.append("VXLAN, flags [")
+        t.append(vniIsValid ? "I" : ".")
+        t.append("] (0x"); t.hex(flags, width: 2); t.append("), vni "); t.decimal(vni)
+        w.writeInner(from: i + 1, end: end, to: &t)
+    }
+}
