@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces",
+                "HopscopeModel", "Namespaces", "Packets", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
