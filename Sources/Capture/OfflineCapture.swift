@@ -109,5 +109,9 @@ public struct OfflineCaptureError: Error, CustomStringConvertible, Sendable {
     /// libpcap's error text (`pcap_geterr` or the open error buffer).
     public var message: String
 
-    public var description: String { "cannot \(operation) \(path): \(message)" }
+    public var description: String {
+        // libpcap's open errors already start with the file name; do not say it twice.
+        let text = message.hasPrefix(path + ": ") ? String(message.dropFirst(path.count + 2)) : message
+        return "cannot \(operation) \(path): \(text)"
+    }
 }

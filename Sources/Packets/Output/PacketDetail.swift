@@ -2,7 +2,7 @@
 ///
 /// Built from a `Packet` and its frame bytes with `Packet.detail(in:)`; unlike `Packet` it owns
 /// its values (arrays, strings), so it may outlive the frame, and building one allocates. The
-/// JSON of each layer is the header's own fields (names as in the RFC) plus `"protocol"`, plus
+/// JSON of each layer is the header's own fields (names as in the RFC) plus `"layer"`, plus
 /// the decoded variable parts (`options`, `questions`, `answers`, ...).
 public struct PacketDetail: Codable, Sendable, Hashable {
     /// Capture time, when known: seconds since the Unix epoch and nanoseconds.
