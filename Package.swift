@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "hopscope", targets: ["hopscope"]),
         .library(name: "HopscopeModel", targets: ["HopscopeModel"]),
+        .library(name: "Packets", targets: ["Packets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,19 +28,21 @@ let package = Package(
 
         // MARK: Pure modules (no root, no C headers)
         .target(name: "HopscopeModel", swiftSettings: strict),
+        .target(name: "Packets", dependencies: ["HopscopeModel"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
             "CShims", "HopscopeModel",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
-        .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel"], swiftSettings: strict),
+        // Capture: live libpcap capture, mirrors, files, correlation. Offline reading (OfflineCapture*.swift) belongs to the packets area.
+        .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Capture",
+                "HopscopeModel", "Namespaces", "Packets", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -47,7 +50,8 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces"], swiftSettings: strict),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], swiftSettings: strict),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
