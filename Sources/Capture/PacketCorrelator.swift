@@ -33,7 +33,7 @@ public struct PacketJourney: Sendable, Codable, Equatable {
         case forward
         /// From the last hop towards the first (replies).
         case reverse
-        /// Seen at one hop only: the direction cannot be told.
+        /// Seen at one hop in the middle of the path, with no other packet of its flow to tell the way.
         case unknown
     }
 
@@ -88,6 +88,28 @@ public final class PacketCorrelator {
         var sightings: [Raw]
         var seenAt: Set<Int>
         var lastTime: Int64
+    }
+
+    /// A flow as seen at one hop (addresses, protocol, ports or echo id): packets of one flow at
+    /// one hop travel the same way.
+    private struct FlowAtHop: Hashable {
+        var hop: Int
+        var source: IPAddress?
+        var destination: IPAddress?
+        var ipProtocol: UInt8
+        var sourcePort: UInt16?
+        var destinationPort: UInt16?
+        var icmpIdentifier: UInt16?
+
+        init(_ raw: Raw) {
+            hop = raw.hop
+            source = raw.identity.source
+            destination = raw.identity.destination
+            ipProtocol = raw.identity.ipProtocol
+            sourcePort = raw.identity.sourcePort
+            destinationPort = raw.identity.destinationPort
+            icmpIdentifier = raw.identity.icmpIdentifier
+        }
     }
 
     private struct Raw {
@@ -145,14 +167,30 @@ public final class PacketCorrelator {
     /// The journeys so far, each with its sightings in path order, direction and arrival.
     public func timeline(framesSkipped: Int = 0) -> PacketTimeline {
         let last = hops.count - 1
-        let result = journeys.map { draft -> PacketJourney in
-            // Earliest in the path: highest TTL, then earliest time.
+        // Directions of packets seen at several hops: the earliest in the path has the highest
+        // TTL (routers lower it), then the earliest time.
+        let travelled: [PacketJourney.Direction?] = journeys.map { draft in
             let byPath = draft.sightings.sorted { ($0.identity.ttl, -$0.time) > ($1.identity.ttl, -$1.time) }
-            let direction: PacketJourney.Direction
-            if byPath.count < 2 || byPath.first!.hop == byPath.last!.hop {
-                direction = .unknown
-            } else {
-                direction = byPath.first!.hop < byPath.last!.hop ? .forward : .reverse
+            guard byPath.count > 1, byPath.first!.hop != byPath.last!.hop else { return nil }
+            return byPath.first!.hop < byPath.last!.hop ? .forward : .reverse
+        }
+        // A packet seen at one hop goes the way its flow went at that hop in other packets; failing
+        // that, forward from the first hop and backward from the last one.
+        var flowDirection: [FlowAtHop: PacketJourney.Direction] = [:]
+        for (draft, direction) in zip(journeys, travelled) {
+            guard let direction else { continue }
+            for raw in draft.sightings { flowDirection[FlowAtHop(raw)] = direction }
+        }
+        let result = zip(journeys, travelled).map { draft, travelled -> PacketJourney in
+            var direction = travelled ?? .unknown
+            if travelled == nil, let only = draft.sightings.first {
+                if let known = flowDirection[FlowAtHop(only)] {
+                    direction = known
+                } else if only.hop == 0 {
+                    direction = .forward
+                } else if only.hop == last && last > 0 {
+                    direction = .reverse
+                }
             }
             let ordered = draft.sightings.sorted {
                 direction == .reverse ? ($0.hop, $0.time) > ($1.hop, $1.time) : ($0.hop, $0.time) < ($1.hop, $1.time)

@@ -24,7 +24,13 @@ struct CaptureCommand: AsyncParsableCommand {
             0600, under captures/<UTC time>-<label>/ unless --output-dir says otherwise. Stops after \
             --duration, when every hop has --count packets, or on Ctrl-C.
 
-            Exit status: 0 every hop captured without drops, 1 a hop dropped packets, 2 usage or runtime error.
+            At the end, each packet is followed across the hops (matched by IP id, ICMP sequence, TCP \
+            sequence and a payload digest, so NAT and VXLAN/GRE/Geneve do not hide it): a timeline with \
+            the time between hops, and for each packet that did not reach the end of the path, the \
+            last hop that saw it.
+
+            Exit status: 0 every packet followed arrived and nothing was dropped, 1 a packet stopped \
+            before the end of the path or the capture dropped packets, 2 usage or runtime error.
             """)
 
     @Option(name: .long, help: ArgumentHelp("A hop: IF[@NETNS], or ovs:PORT@NETNS for a mirror. Repeat, in path order.", valueName: "hop"))
@@ -134,13 +140,20 @@ struct CaptureCommand: AsyncParsableCommand {
         view.clear()
         for failure in cleanup.failures { warn("\(failure); run `hopscope cleanup` to retry") }
 
-        let report = CaptureReport(result: result, directory: directory, mirrors: run.mirrors, cleanupFailures: cleanup.failures)
+        var timeline: PacketTimeline?
+        if result.hops.count > 1 {
+            timeline = try PacketCorrelator.timeline(of: result.hops.compactMap { hop in
+                hop.file.map { (hop.point.label, $0, hop.progress.packets) }
+            })
+        }
+        let report = CaptureReport(result: result, directory: directory, mirrors: run.mirrors, cleanupFailures: cleanup.failures,
+                                   timeline: timeline)
         if json {
             print(try report.json())
         } else {
             print(report.text(colour: useColour()))
         }
-        if report.anyDrops { throw ExitCode(1) }
+        if report.problemFound { throw ExitCode(1) }
     }
 
     /// captures/<UTC time>-<label>, relative to the working directory.

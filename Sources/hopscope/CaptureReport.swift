@@ -59,8 +59,13 @@ struct CaptureReport: Encodable {
     var hops: [Hop]
     var mirrors: [Mirror]
     var cleanupFailures: [String]
+    /// The per-packet timeline across hops (nil with a single hop).
+    var timeline: PacketTimeline?
+    /// Journeys printed in full in the text report; the rest are counted.
+    static let journeysShown = 12
 
-    init(result: CaptureResult, directory: String, mirrors: [OVSMirror], cleanupFailures: [CleanupFailure]) {
+    init(result: CaptureResult, directory: String, mirrors: [OVSMirror], cleanupFailures: [CleanupFailure], timeline: PacketTimeline?) {
+        self.timeline = timeline
         self.directory = directory
         mergedFile = result.mergedFile
         durationSeconds = result.ended.timeIntervalSince(result.started)
@@ -78,6 +83,9 @@ struct CaptureReport: Encodable {
 
     var anyDrops: Bool { hops.contains { $0.kernelDropped > 0 } }
 
+    /// True when a packet stopped before the end of the path, or the capture itself lost packets.
+    var problemFound: Bool { anyDrops || !(timeline?.stopped.isEmpty ?? true) }
+
     func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -89,16 +97,69 @@ struct CaptureReport: Encodable {
         let rows = hops.map { [$0.hop, "\($0.packets)", "\($0.bytes)", "\($0.kernelDropped)", $0.stopped, $0.file ?? "-"] }
         var out = table([header] + rows, rightAligned: [1, 2, 3]) + "\n"
         if let mergedFile { out += "\nall hops: \(mergedFile)\n" }
-        let verdict: String
+        if let timeline { out += timelineText(timeline) }
+        var verdicts: [String] = []
         if anyDrops {
             let lossy = hops.filter { $0.kernelDropped > 0 }.map(\.hop).joined(separator: ", ")
-            verdict = paint("DROPS: the capture fell behind on \(lossy); raise --buffer-size or narrow --filter", colour ? "31" : nil)
-        } else {
-            verdict = paint(String(format: "OK: %d hop(s) captured for %.1f s, no packet dropped by the capture", hops.count, durationSeconds),
-                            colour ? "32" : nil)
+            verdicts.append(paint("DROPS: the capture fell behind on \(lossy); raise --buffer-size or narrow --filter", colour ? "31" : nil))
         }
-        return out + verdict
+        if let timeline, !timeline.stopped.isEmpty {
+            for (hop, journeys) in Dictionary(grouping: timeline.stopped, by: \.lastSeenHop).sorted(by: { $0.key < $1.key }) {
+                let next = journeys[0].missedHops.first { $0 != hop }.map { ", never at \(timeline.hops[$0])" } ?? ""
+                verdicts.append(paint("STOPPED: \(journeys.count) packet(s) last seen at \(timeline.hops[hop])\(next); e.g. \(journeys[0].summary)",
+                                      colour ? "31" : nil))
+            }
+        }
+        if verdicts.isEmpty {
+            let followed = timeline.map { t in
+                let arrived = t.journeys.filter(\.arrived).count
+                return ", \(arrived) of \(t.journeys.count) packet(s) followed reached the end of the path"
+            } ?? ""
+            verdicts.append(paint(String(format: "OK: %d hop(s) captured for %.1f s, no packet dropped by the capture", hops.count, durationSeconds)
+                                  + followed, colour ? "32" : nil))
+        }
+        return out + verdicts.joined(separator: "\n")
     }
+
+    /// The timeline: each packet's hops in path order with the time since the previous hop, VLAN,
+    /// tunnel and NAT notes; then counts.
+    func timelineText(_ timeline: PacketTimeline) -> String {
+        var out = "\nTIMELINE (hops in path order; +time since the previous hop)\n"
+        let shown = Array(timeline.journeys.prefix(Self.journeysShown))
+            + timeline.stopped.filter { s in !timeline.journeys.prefix(Self.journeysShown).contains(s) }.prefix(Self.journeysShown)
+        let width = timeline.hops.map(\.count).max() ?? 0
+        for (n, journey) in shown.enumerated() {
+            let fate: String
+            switch journey.direction {
+            case .unknown: fate = "seen at one hop, direction unknown"
+            case .forward, .reverse: fate = journey.arrived ? "\(journey.direction.rawValue), arrived" : "\(journey.direction.rawValue), STOPPED after \(timeline.hops[journey.lastSeenHop])"
+            }
+            out += "\(n + 1). \(journey.summary)  [\(fate)]\n"
+            for s in journey.sightings {
+                let when = s.sincePreviousNanoseconds.map { String(format: "%+.3f ms", Double($0) / 1e6) } ?? clockTime(s.timestampNanoseconds)
+                var notes: [String] = []
+                if let v = s.vlan { notes.append("vlan \(v)") }
+                if let t = s.tunnel { notes.append("in \(t) \(s.tunnelEndpoints ?? "")") }
+                if let nat = s.translation { notes.append("NAT \(nat)") }
+                out += "     " + s.hopLabel.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + when
+                    + (notes.isEmpty ? "" : "  " + notes.joined(separator: "; ")) + "\n"
+            }
+            for missed in journey.missedHops { out += "     " + timeline.hops[missed].padding(toLength: width, withPad: " ", startingAt: 0) + "  not seen\n" }
+        }
+        let arrived = timeline.journeys.filter(\.arrived).count
+        let single = timeline.journeys.filter { $0.direction == .unknown }.count
+        out += "\n\(timeline.journeys.count) packet(s) followed: \(arrived) arrived, \(timeline.stopped.count) stopped, \(single) of unknown direction"
+        if timeline.journeys.count > shown.count { out += " (\(timeline.journeys.count - shown.count) not listed; --json has all)" }
+        if timeline.framesNotFollowed > 0 { out += "; \(timeline.framesNotFollowed) frame(s) not followable (ARP, non-IP)" }
+        if timeline.framesSkipped > 0 { out += "; \(timeline.framesSkipped) frame(s) beyond the correlation limit" }
+        return out + "\n"
+    }
+}
+
+/// HH:MM:SS.nnnnnnnnn in UTC, tcpdump's style with nanoseconds.
+func clockTime(_ ns: Int64) -> String {
+    let secondsOfDay = (ns / 1_000_000_000) % 86_400
+    return String(format: "%02d:%02d:%02d.%09d", secondsOfDay / 3600, secondsOfDay / 60 % 60, secondsOfDay % 60, ns % 1_000_000_000)
 }
 
 /// Wraps `text` in an ANSI colour when `code` is given.
