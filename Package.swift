@@ -37,12 +37,14 @@ let package = Package(
         ], swiftSettings: strict),
         // Capture: live libpcap capture, mirrors, files, correlation. Offline reading (OfflineCapture*.swift) belongs to the packets area.
         .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets"], swiftSettings: strict),
+        // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
+        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Packets", "Capture",
+                "HopscopeModel", "Namespaces", "Packets", "Capture", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -52,10 +54,11 @@ let package = Package(
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], swiftSettings: strict),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Capture", "CPcap", "hopscope"],
+            dependencies: ["HopscopeModel", "Namespaces", "Lab", "Capture", "CPcap", "hopscope"],
             swiftSettings: strict),
     ]
 )
