@@ -37,7 +37,7 @@ public struct PacketJourney: Sendable, Codable, Equatable {
         case unknown
     }
 
-    /// tcpdump-style summary of the packet at its first sighting.
+    /// tcpdump-style summary of the packet at its first sighting in path order.
     public var summary: String
     public var direction: Direction
     /// Sightings in path order for the direction.
@@ -48,6 +48,9 @@ public struct PacketJourney: Sendable, Codable, Equatable {
     public var lastSeenHop: Int
     /// Hops between the first and the end of the path that did not see it.
     public var missedHops: [Int]
+    /// For an ICMP or ICMPv6 echo request: whether a reply to it (same sequence and data) was seen
+    /// on any hop. Nil for other packets.
+    public var answered: Bool?
 }
 
 /// The per-packet timeline across hops and what it says.
@@ -61,6 +64,10 @@ public struct PacketTimeline: Sendable, Codable, Equatable {
 
     /// Journeys that did not reach the end of the path, with a known direction.
     public var stopped: [PacketJourney] { journeys.filter { !$0.arrived && $0.direction != .unknown } }
+
+    /// Echo requests that reached the end of the path but were never answered on any hop: the
+    /// fault is beyond the last hop, or the reply never came back (e.g. a router without SNAT).
+    public var unanswered: [PacketJourney] { journeys.filter { $0.arrived && $0.answered == false } }
 }
 
 /// Recognises the same packet on several hops and builds its timeline.
@@ -84,7 +91,10 @@ public final class PacketCorrelator {
     private var notFollowed = 0
 
     private struct Draft {
-        var summary: String
+        /// Summaries at the lowest and highest hop so far: the packet as it entered the path,
+        /// for either direction.
+        var lowest: (hop: Int, summary: String)
+        var highest: (hop: Int, summary: String)
         var sightings: [Raw]
         var seenAt: Set<Int>
         var lastTime: Int64
@@ -109,6 +119,24 @@ public final class PacketCorrelator {
             sourcePort = raw.identity.sourcePort
             destinationPort = raw.identity.destinationPort
             icmpIdentifier = raw.identity.icmpIdentifier
+        }
+    }
+
+    /// What pairs an echo request with its reply.
+    private struct EchoKey: Hashable {
+        var etherType: UInt16
+        var sequence: UInt16
+        var payloadDigest: UInt64?
+
+        /// The key of `identity` when it is an echo reply (`reply`) or request (`!reply`), else nil.
+        init?(_ identity: FlowIdentity, reply: Bool) {
+            guard let type = identity.icmpType, let sequence = identity.icmpSequence else { return nil }
+            let v6 = identity.etherType == EtherType.ipv6
+            let wanted: UInt8 = reply ? (v6 ? 129 : 0) : (v6 ? 128 : 8)
+            guard type == wanted else { return nil }
+            etherType = identity.etherType
+            self.sequence = sequence
+            payloadDigest = identity.payloadDigest
         }
     }
 
@@ -149,11 +177,13 @@ public final class PacketCorrelator {
            let j = candidates.first(where: { !journeys[$0].seenAt.contains(hop) && abs(journeys[$0].lastTime - timestampNanoseconds) <= window }) {
             journeys[j].sightings.append(raw)
             journeys[j].seenAt.insert(hop)
+            if hop < journeys[j].lowest.hop { journeys[j].lowest = (hop, innerSummary(frame)) }
+            if hop > journeys[j].highest.hop { journeys[j].highest = (hop, innerSummary(frame)) }
             journeys[j].lastTime = max(journeys[j].lastTime, timestampNanoseconds)
             return
         }
         let summary = innerSummary(frame)
-        journeys.append(Draft(summary: summary, sightings: [raw], seenAt: [hop], lastTime: timestampNanoseconds))
+        journeys.append(Draft(lowest: (hop, summary), highest: (hop, summary), sightings: [raw], seenAt: [hop], lastTime: timestampNanoseconds))
         pending[key, default: []].append(journeys.count - 1)
     }
 
@@ -180,6 +210,11 @@ public final class PacketCorrelator {
         for (draft, direction) in zip(journeys, travelled) {
             guard let direction else { continue }
             for raw in draft.sightings { flowDirection[FlowAtHop(raw)] = direction }
+        }
+        // Replies echo the request's sequence number and data; NAT may change the identifier.
+        var replies: Set<EchoKey> = []
+        for draft in journeys {
+            if let key = EchoKey(draft.sightings[0].identity, reply: true) { replies.insert(key) }
         }
         let result = zip(journeys, travelled).map { draft, travelled -> PacketJourney in
             var direction = travelled ?? .unknown
@@ -223,9 +258,10 @@ public final class PacketCorrelator {
             let seen = Set(sightings.map(\.hop))
             let first = sightings.first!.hop
             let span = direction == .reverse ? Array(stride(from: first, through: 0, by: -1)) : Array(first...last)
-            return PacketJourney(summary: draft.summary, direction: direction, sightings: sightings,
+            return PacketJourney(summary: direction == .reverse ? draft.highest.summary : draft.lowest.summary, direction: direction, sightings: sightings,
                                  arrived: seen.contains(end), lastSeenHop: lastSeen,
-                                 missedHops: span.filter { !seen.contains($0) })
+                                 missedHops: span.filter { !seen.contains($0) },
+                                 answered: EchoKey(draft.sightings[0].identity, reply: false).map { replies.contains($0) })
         }
         return PacketTimeline(hops: hops, journeys: result, framesNotFollowed: notFollowed, framesSkipped: framesSkipped)
     }

@@ -84,7 +84,7 @@ struct CaptureReport: Encodable {
     var anyDrops: Bool { hops.contains { $0.kernelDropped > 0 } }
 
     /// True when a packet stopped before the end of the path, or the capture itself lost packets.
-    var problemFound: Bool { anyDrops || !(timeline?.stopped.isEmpty ?? true) }
+    var problemFound: Bool { anyDrops || !(timeline?.stopped.isEmpty ?? true) || !(timeline?.unanswered.isEmpty ?? true) }
 
     func json() throws -> String {
         let encoder = JSONEncoder()
@@ -110,6 +110,11 @@ struct CaptureReport: Encodable {
                                       colour ? "31" : nil))
             }
         }
+        if let timeline, !timeline.unanswered.isEmpty {
+            let example = timeline.unanswered[0]
+            verdicts.append(paint("UNANSWERED: \(timeline.unanswered.count) echo request(s) reached \(timeline.hops[example.lastSeenHop]) but no reply was seen on any hop; e.g. \(example.summary)",
+                                  colour ? "31" : nil))
+        }
         if verdicts.isEmpty {
             let followed = timeline.map { t in
                 let arrived = t.journeys.filter(\.arrived).count
@@ -134,7 +139,8 @@ struct CaptureReport: Encodable {
             case .unknown: fate = "seen at one hop, direction unknown"
             case .forward, .reverse: fate = journey.arrived ? "\(journey.direction.rawValue), arrived" : "\(journey.direction.rawValue), STOPPED after \(timeline.hops[journey.lastSeenHop])"
             }
-            out += "\(n + 1). \(journey.summary)  [\(fate)]\n"
+            let unanswered = journey.answered == false ? ", no reply seen" : ""
+            out += "\(n + 1). \(journey.summary)  [\(fate)\(unanswered)]\n"
             for s in journey.sightings {
                 let when = s.sincePreviousNanoseconds.map { String(format: "%+.3f ms", Double($0) / 1e6) } ?? clockTime(s.timestampNanoseconds)
                 var notes: [String] = []

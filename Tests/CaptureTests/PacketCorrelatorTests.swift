@@ -96,7 +96,39 @@ enum FrameBuilder {
         #expect(reply.arrived)
         #expect(reply.sightings.map(\.hop) == [4, 3, 2, 1, 0])
         #expect(reply.sightings[1].translation == "dst 203.0.113.10 > 10.0.0.5")
+        #expect(reply.summary.hasPrefix("IP 198.51.100.7 > 203.0.113.10"), "summarised as it entered the path: \(reply.summary)")
+
+        // Files are read one hop after the other, in hop order: a reply is met at its last hop first.
+        let byFile = PacketCorrelator(hops: hops)
+        for (hop, frame) in replySeenAlongThePath(id: 7, seq: 1, ipID: 0x2222).sorted(by: { $0.0 < $1.0 }) {
+            frame.withUnsafeBytes {
+                byFile.add(hop: hop, timestampNanoseconds: t0 + Int64(4 - hop) * 40_000, frame: $0, linkType: .ethernet, wireLength: frame.count)
+            }
+        }
+        let fromFiles = try #require(byFile.timeline().journeys.first)
+        #expect(fromFiles.direction == .reverse)
+        #expect(fromFiles.sightings.map(\.sincePreviousNanoseconds) == [nil, 40_000, 40_000, 40_000, 40_000])
+        #expect(fromFiles.summary.hasPrefix("IP 198.51.100.7 > 203.0.113.10"), "\(fromFiles.summary)")
         #expect(timeline.stopped.isEmpty)
+        #expect(request.answered == true)
+        #expect(reply.answered == nil)
+        #expect(timeline.unanswered.isEmpty)
+    }
+
+    @Test func notesEchoRequestsThatArrivedButWereNeverAnswered() throws {
+        // A router without SNAT: the request leaves qg- with its private source, no reply comes back.
+        let correlator = PacketCorrelator(hops: hops)
+        let icmp = FrameBuilder.echo(id: 2, seq: 1, data: data)
+        let inside = FrameBuilder.ip("10.0.0.5", "198.51.100.7", id: 77, ttl: 64, protocol: 1, icmp)
+        let leaving = FrameBuilder.ip("10.0.0.5", "198.51.100.7", id: 77, ttl: 63, protocol: 1, icmp)
+        feed(correlator, [(0, FrameBuilder.ethernet(inside)), (1, FrameBuilder.ethernet(vlan: 3, inside)),
+                          (2, FrameBuilder.vxlan(vni: 100, outerSource: "192.0.2.1", outerDestination: "192.0.2.2", FrameBuilder.ethernet(inside))),
+                          (3, FrameBuilder.ethernet(inside)), (4, FrameBuilder.ethernet(leaving))], start: 1_700_000_000_000_000_000)
+        let timeline = correlator.timeline()
+        #expect(timeline.stopped.isEmpty)
+        #expect(timeline.unanswered.count == 1)
+        #expect(timeline.unanswered.first?.lastSeenHop == 4)
+        #expect(timeline.unanswered.first?.sightings.last?.translation == nil, "no NAT on the way out")
     }
 
     @Test func namesTheLastHopThatSawAPacketThatStopped() throws {
