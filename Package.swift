@@ -52,7 +52,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], swiftSettings: strict),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
