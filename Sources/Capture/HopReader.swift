@@ -56,6 +56,8 @@ final class HopReader: @unchecked Sendable {
     let packets = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
     private let stopRequested = Atomic<Bool>(false)
+    /// False once a limit was reached: packets after it are not written, even in the same block.
+    private var accepting = true
     /// Set by the reading thread before it ends; read after the thread has finished.
     private(set) var stopReason: HopStopReason = .requested
     private var pending: [CapturedPacket] = []
@@ -78,27 +80,44 @@ final class HopReader: @unchecked Sendable {
     }
 
     /// The reading loop; returns when a stop was requested, a limit was reached or libpcap failed.
+    /// After a requested stop it drains what the kernel already holds (see `drain`).
     func run() {
-        let context = Unmanaged.passUnretained(self).toOpaque()
         withExtendedLifetime(self) {
             while !stopRequested.load(ordering: .acquiring) {
-                let n = pcap_dispatch(handle.pcap, -1, { user, header, bytes in
-                    guard let user, let header, let bytes else { return }
-                    Unmanaged<HopReader>.fromOpaque(user).takeUnretainedValue().take(header, bytes)
-                }, context.assumingMemoryBound(to: UInt8.self))
-                flushBatch()
-                if n == PCAP_ERROR {
+                if dispatch() == PCAP_ERROR {
                     stopReason = .failed(handle.lastError)
                     return
                 }
             }
+            if accepting { drain() }
         }
+    }
+
+    /// Reads what the ring holds now (blocking until a block is handed over, unless non-blocking).
+    private func dispatch() -> Int32 {
+        let n = pcap_dispatch(handle.pcap, -1, { user, header, bytes in
+            guard let user, let header, let bytes else { return }
+            Unmanaged<HopReader>.fromOpaque(user).takeUnretainedValue().take(header, bytes)
+        }, Unmanaged.passUnretained(self).toOpaque().assumingMemoryBound(to: UInt8.self))
+        flushBatch()
+        return n
+    }
+
+    /// Without immediate mode the kernel hands over a partly filled block only when its timeout
+    /// (100 ms) expires, so packets that arrived just before a stop would be lost, as they are
+    /// with `tcpdump -w`. Waiting one timeout and reading without blocking writes them too.
+    private func drain() {
+        var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard pcap_setnonblock(handle.pcap, 1, &errbuf) == 0 else { return }
+        if !handle.immediate { usleep(150_000) }
+        var rounds = 0
+        while rounds < 1000, accepting, dispatch() > 0 { rounds += 1 }
     }
 
     /// Handles one packet inside the libpcap callback. Kept short: this is the hot path.
     @inline(__always)
     private func take(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>) {
-        if stopRequested.load(ordering: .relaxed) { return }
+        guard accepting else { return }
         let count = packets.load(ordering: .relaxed) + 1
         if let file {
             file.write(header, data)
@@ -120,6 +139,7 @@ final class HopReader: @unchecked Sendable {
 
     private func stop(_ reason: HopStopReason) {
         stopReason = reason
+        accepting = false
         stopRequested.store(true, ordering: .releasing)
         handle.breakLoop()
     }

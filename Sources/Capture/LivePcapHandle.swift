@@ -72,6 +72,8 @@ public final class LivePcapHandle: @unchecked Sendable {
     let pcap: OpaquePointer
     /// Where the handle captures, for messages: `IF@NETNS`.
     public let hopLabel: String
+    /// Whether packets are handed over one by one (`pcap_set_immediate_mode`) rather than in blocks.
+    public let immediate: Bool
     /// The link-layer header type of the capture, e.g. 1 for Ethernet. Wraps `pcap_datalink`.
     public var linkType: Int32 { pcap_datalink(pcap) }
     private let statsLock = NSLock()
@@ -94,7 +96,7 @@ public final class LivePcapHandle: @unchecked Sendable {
                 PcapError(operation: op, hop: label, message: String(cString: pcap_geterr(p)))
             }
             // The handle must be closed on every failure path below, so it is owned from here on.
-            let owned = LivePcapHandle(pcap: p, hopLabel: label)
+            let owned = LivePcapHandle(pcap: p, hopLabel: label, immediate: options.immediate)
             guard pcap_set_snaplen(p, options.snapshotLength) == 0 else { throw fail("pcap_set_snaplen") }
             guard pcap_set_promisc(p, options.promiscuous ? 1 : 0) == 0 else { throw fail("pcap_set_promisc") }
             guard pcap_set_immediate_mode(p, options.immediate ? 1 : 0) == 0 else { throw fail("pcap_set_immediate_mode") }
@@ -123,9 +125,10 @@ public final class LivePcapHandle: @unchecked Sendable {
         return handle
     }
 
-    private init(pcap: OpaquePointer, hopLabel: String) {
+    private init(pcap: OpaquePointer, hopLabel: String, immediate: Bool) {
         self.pcap = pcap
         self.hopLabel = hopLabel
+        self.immediate = immediate
     }
 
     deinit {

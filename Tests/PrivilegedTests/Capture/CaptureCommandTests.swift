@@ -4,18 +4,6 @@ import Testing
 
 /// `hopscope capture` end to end, as an operator runs it: several namespaces, a fault, the verdict.
 @Suite struct CaptureCommandTests {
-    struct Report: Decodable {
-        struct Hop: Decodable { var hop: String; var packets: Int; var kernelDropped: Int }
-        struct Timeline: Decodable {
-            struct Journey: Decodable { var summary: String; var direction: String; var arrived: Bool; var lastSeenHop: Int; var missedHops: [Int] }
-            var hops: [String]
-            var journeys: [Journey]
-        }
-        var hops: [Hop]
-        var timeline: Timeline?
-        var mergedFile: String?
-    }
-
     @Test func namesTheLastHopThatSawPingsDroppedByAFirewallOnThePath() async throws {
         try requireRoot()
         try await CaptureScratch.with(4) { scratch in
@@ -34,7 +22,7 @@ import Testing
             let result = try await capture
             defer { try? FileManager.default.removeItem(atPath: dir + "-state") }
             #expect(result.exitCode == 1, "a packet stopped: exit 1. stderr: \(result.standardError)")
-            let report = try JSONDecoder().decode(Report.self, from: Data(result.standardOutput.utf8))
+            let report = try JSONDecoder().decode(CaptureJSONReport.self, from: Data(result.standardOutput.utf8))
             #expect(report.hops.map(\.packets) == [4, 4, 2], "3 requests leave host 0 and host 1, one gets past host 2 and is answered")
             let timeline = try #require(report.timeline)
             #expect(timeline.hops == hops)

@@ -77,3 +77,22 @@ struct CaptureScratch {
         }
     }
 }
+
+/// The parts of `hopscope capture --json` the tests read.
+struct CaptureJSONReport: Decodable {
+    struct Hop: Decodable { var hop: String; var packets: Int; var kernelDropped: Int }
+    struct Mirror: Decodable { var port: String }
+    struct Timeline: Decodable {
+        struct Sighting: Decodable { var hop: Int; var tunnel: String?; var vlan: Int?; var translation: String? }
+        struct Journey: Decodable {
+            var summary: String; var direction: String; var arrived: Bool; var lastSeenHop: Int; var missedHops: [Int]
+            var sightings: [Sighting]; var answered: Bool?
+        }
+        var hops: [String]
+        var journeys: [Journey]
+    }
+    var hops: [Hop]
+    var mirrors: [Mirror]
+    var timeline: Timeline?
+    var mergedFile: String?
+}

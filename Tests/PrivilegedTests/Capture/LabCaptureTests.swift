@@ -6,23 +6,6 @@ import Testing
 /// `hopscope capture` in the OpenStack-style lab: an instance's ping followed at its tap, its qvo
 /// (through an OVS mirror), the VXLAN underlay, and the router's qr- and qg-, healthy and broken.
 @Suite(.serialized) struct LabCaptureTests {
-    struct Report: Decodable {
-        struct Hop: Decodable { var hop: String; var packets: Int; var kernelDropped: Int }
-        struct Mirror: Decodable { var port: String }
-        struct Timeline: Decodable {
-            struct Sighting: Decodable { var hop: Int; var tunnel: String?; var vlan: Int?; var translation: String? }
-            struct Journey: Decodable {
-                var summary: String; var direction: String; var arrived: Bool; var lastSeenHop: Int; var missedHops: [Int]
-                var sightings: [Sighting]; var answered: Bool?
-            }
-            var hops: [String]
-            var journeys: [Journey]
-        }
-        var hops: [Hop]
-        var mirrors: [Mirror]
-        var timeline: Timeline?
-    }
-
     /// Runs `hopscope capture` on the five hops of vm1's path while `traffic` runs; returns the JSON report and exit code.
     func capture(_ plan: LabPlan, dir: String, text: Bool = false, traffic: @Sendable () async throws -> Void) async throws -> (Int32, String) {
         let vm = plan.floatingIPInstance
@@ -55,7 +38,7 @@ import Testing
                 try await HostCommand.run(["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "\(plan.external.gateway)"], in: .named(vm.namespace))
             }
             #expect(status == 0, "\(json)")
-            let report = try JSONDecoder().decode(Report.self, from: Data(json.utf8))
+            let report = try JSONDecoder().decode(CaptureJSONReport.self, from: Data(json.utf8))
             #expect(report.mirrors.map(\.port) == [vm.ovsPort])
             #expect(report.hops.allSatisfy { $0.packets >= 4 && $0.kernelDropped == 0 }, "\(report.hops)")
             let timeline = try #require(report.timeline)
