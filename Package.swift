@@ -29,6 +29,8 @@ let package = Package(
         // MARK: Pure modules (no root, no C headers)
         .target(name: "HopscopeModel", swiftSettings: strict),
         .target(name: "Packets", dependencies: ["HopscopeModel"], swiftSettings: strict),
+        // Open vSwitch: OVSDB client, flow parsing, OpenFlow evaluator (issue 4). No C target of its own.
+        .target(name: "OpenVSwitch", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -36,7 +38,7 @@ let package = Package(
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
         // Capture: live libpcap capture, mirrors, files, correlation. Offline reading (OfflineCapture*.swift) belongs to the packets area.
-        .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets"], swiftSettings: strict),
+        .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
@@ -45,6 +47,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Packets", "Capture", "Lab",
+                "OpenVSwitch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -55,10 +58,15 @@ let package = Package(
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
+        .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Lab", "Capture", "CPcap", "hopscope"],
+            dependencies: ["HopscopeModel", "Namespaces", "Lab", "Capture", "CPcap", "hopscope",
+                           "OpenVSwitch"],
             swiftSettings: strict),
+        // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
+        .executableTarget(name: "ovs-bench", dependencies: ["OpenVSwitch", "HopscopeModel", "Namespaces"],
+                          path: "Sources/ovs-bench", swiftSettings: strict),
     ]
 )

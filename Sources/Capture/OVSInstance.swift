@@ -1,11 +1,12 @@
 import Foundation
+import HopscopeModel
 import Namespaces
+import OpenVSwitch
 
 /// One running Open vSwitch (an `ovs-vswitchd` and the database it uses), found by the network
-/// namespace it runs in, and reached with `ovs-vsctl` through its own database socket and rundir.
-///
-/// The OVSDB client of the `OpenVSwitch` module will replace `ovs-vsctl` here once it has
-/// transactions; until then `ovs-vsctl` is run through `HostCommand` (an argument vector, never a shell).
+/// namespace it runs in. Ports are looked up and mirrors made over OVSDB (`OVSDBClient`); the
+/// cleanup journal records `ovs-vsctl` commands with the right rundir, so that `hopscope cleanup`
+/// can undo them with nothing but the OVS tools.
 public struct OVSInstance: Sendable, Equatable {
     /// The network namespace `ovs-vswitchd` runs in (where its netdev ports and tap devices live).
     public var namespace: NamespaceRef
@@ -22,36 +23,24 @@ public struct OVSInstance: Sendable, Equatable {
         self.vswitchdPID = vswitchdPID
     }
 
-    /// Finds the `ovs-vswitchd` running in `namespace` by comparing namespace inodes under /proc.
-    /// Throws `OVSLookupError` when there is none, or more than one (then `--ovs-db` must choose).
+    /// Finds the `ovs-vswitchd` running in `namespace` (named, or this process's own) among the
+    /// instances `OVSDiscovery` sees in the process table. Throws `OVSLookupError` when there is
+    /// none, or more than one.
     public static func find(in namespace: NamespaceRef) throws -> OVSInstance {
-        let target = try namespaceInode(namespace.path ?? "/proc/self/ns/net")
-        var found: [OVSInstance] = []
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry),
-                  (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "ovs-vswitchd",
-                  (try? namespaceInode("/proc/\(pid)/ns/net")) == target,
-                  let argv = try? readNulSeparated("/proc/\(pid)/cmdline") else { continue }
-            let environment = (try? readNulSeparated("/proc/\(pid)/environ")) ?? []
-            let envRundir = environment.first { $0.hasPrefix("OVS_RUNDIR=") }.map { String($0.dropFirst("OVS_RUNDIR=".count)) }
-            let pidfileDir = argv.first { $0.hasPrefix("--pidfile=") }
-                .map { URL(fileURLWithPath: String($0.dropFirst("--pidfile=".count))).deletingLastPathComponent().path }
-            let rundir = envRundir ?? pidfileDir ?? "/var/run/openvswitch"
-            let database = argv.dropFirst().first { $0.hasPrefix("unix:") } ?? "unix:\(rundir)/db.sock"
-            found.append(OVSInstance(namespace: namespace, database: database, rundir: rundir, vswitchdPID: pid))
+        let wanted: String?
+        switch namespace {
+        case .current: wanted = nil
+        case .named(let name): wanted = name
+        case .process, .path:
+            throw OVSLookupError(namespace: namespace, reason: "OVS ports are found by the name of the namespace ovs-vswitchd runs in")
         }
-        guard found.count == 1 else {
+        let found = OVSDiscovery.discover().filter { $0.vswitchdPID != nil && $0.namespace == wanted && !$0.node.hasPrefix("netns:") }
+        guard found.count == 1, let info = found.first, let pid = info.vswitchdPID else {
             throw OVSLookupError(namespace: namespace, reason: found.isEmpty
                 ? "no ovs-vswitchd runs in this namespace"
-                : "\(found.count) ovs-vswitchd processes run in this namespace (PIDs \(found.map { "\($0.vswitchdPID)" }.joined(separator: ", ")))")
+                : "\(found.count) ovs-vswitchd processes run in this namespace (PIDs \(found.compactMap { $0.vswitchdPID.map(String.init) }.joined(separator: ", ")))")
         }
-        return found[0]
-    }
-
-    /// Runs `ovs-vsctl` against this instance with a 20-second deadline and returns its stdout.
-    @discardableResult
-    public func vsctl(_ arguments: [String], check: Bool = true) async throws -> CommandResult {
-        try await HostCommand.run(vsctlArgv(arguments), in: namespace, environment: environment, timeout: .seconds(20), check: check)
+        return OVSInstance(namespace: namespace, database: info.databaseSocket, rundir: info.runDirectory, vswitchdPID: pid)
     }
 
     /// The full `ovs-vsctl` argument vector for `arguments` (also recorded in cleanup journals).
@@ -76,15 +65,17 @@ public struct OVSInstance: Sendable, Equatable {
         public var isPatch: Bool { interfaceType == "patch" }
     }
 
-    /// Looks up `name` as an OVS port. Returns nil when no such port exists on this instance.
+    /// Looks up `name` as an OVS port in one OVSDB read. Returns nil when no such port exists.
+    /// Blocks on the OVSDB socket: runs on a thread of its own, not on the cooperative pool.
     public func port(named name: String) async throws -> Port? {
-        let bridge = try await vsctl(["port-to-br", name], check: false)
-        guard bridge.succeeded else { return nil }
-        let tag = try await vsctl(["get", "Port", name, "tag"]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-        let type = try await vsctl(["get", "Interface", name, "type"]).standardOutput
-            .trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        return Port(name: name, bridge: bridge.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines),
-                    tag: Int(tag), interfaceType: type)
+        let database = self.database
+        let state = try await withNetworkNamespace(.current) { () throws -> OVSDatabase in
+            try OVSDBClient(target: database).readDatabase()
+        }
+        guard let port = state.ports.first(where: { $0.name == name }),
+              let bridge = state.bridges.first(where: { $0.ports.contains(port.uuid) }) else { return nil }
+        let type = state.interfaces.first { port.interfaces.contains($0.uuid) }?.type ?? ""
+        return Port(name: name, bridge: bridge.name, tag: port.tag, interfaceType: type)
     }
 }
 
@@ -95,17 +86,4 @@ public struct OVSLookupError: Error, CustomStringConvertible {
     public var description: String {
         "cannot reach Open vSwitch in netns \(namespace.description): \(reason); name the namespace where ovs-vswitchd runs after @"
     }
-}
-
-/// The inode of a namespace file: two paths name the same namespace when their inodes agree.
-func namespaceInode(_ path: String) throws -> UInt64 {
-    var st = stat()
-    try systemCall("stat \(path)") { stat(path, &st) }
-    return UInt64(st.st_ino)
-}
-
-/// Reads a /proc file of NUL-separated strings (cmdline, environ).
-private func readNulSeparated(_ path: String) throws -> [String] {
-    let data = try Data(contentsOf: URL(fileURLWithPath: path))
-    return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Namespaces
+import OpenVSwitch
 
 /// A temporary OVS mirror that copies a port's traffic to one end of a veth pair, so that the
 /// other end can be captured with libpcap: the way to capture an OVS port that is not a Linux
@@ -74,19 +75,18 @@ public struct OVSMirror: Sendable {
         try journal.record(.run(argv: instance.vsctlArgv(["--", "--id=@m", "get", "Mirror", stem, "--", "remove", "Bridge", port.bridge, "mirrors", "@m"]),
                                 namespace: nsName, environment: instance.environment, alreadyUndoneWhen: "no row \"\(stem)\" in table Mirror"),
                            note: "mirror \(stem) of \(port.name)")
-        var create = ["--", "add-port", port.bridge, outputEnd,
-                      "--", "--id=@out", "get", "Port", outputEnd]
-        switch selection {
-        case .port(let p):
-            create += ["--", "--id=@src", "get", "Port", p,
-                       "--", "--id=@m", "create", "Mirror", "name=\(stem)", "select-src-port=@src", "select-dst-port=@src", "output-port=@out",
-                       "external-ids:hopscope-pid=\(getpid())"]
-        case .wholeBridge:
-            create += ["--", "--id=@m", "create", "Mirror", "name=\(stem)", "select-all=true", "output-port=@out",
-                       "external-ids:hopscope-pid=\(getpid())"]
+        // One OVSDB client for both transactions, used on a thread of its own (it blocks).
+        let database = instance.database, bridge = port.bridge, marks = ["hopscope": "capture", "hopscope-pid": "\(getpid())"]
+        try await withNetworkNamespace(.current) {
+            let client = try OVSDBClient(target: database)
+            try client.addPort(bridge: bridge, name: outputEnd, externalIDs: marks)
+            switch selection {
+            case .port(let p):
+                try client.addMirror(bridge: bridge, name: stem, outputPort: outputEnd, sourcePorts: [p], destinationPorts: [p], externalIDs: marks)
+            case .wholeBridge:
+                try client.addMirror(bridge: bridge, name: stem, outputPort: outputEnd, selectAll: true, externalIDs: marks)
+            }
         }
-        create += ["--", "add", "Bridge", port.bridge, "mirrors", "@m"]
-        try await instance.vsctl(create)
         return mirror
     }
 }
