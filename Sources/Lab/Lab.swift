@@ -71,14 +71,14 @@ public final class Lab: Sendable {
         let plan = try LabPlan(prefix: prefix, instances: instances, stateRoot: stateRoot)
         let lock = LabLock(path: lockPath)
         try await lock.lock()
-        defer { lock.unlock() }
+        defer { release(lock) }
         var timer = StepTimer()
-        _ = try await tearDown()
+        _ = try tearDown()
         timer.mark("removing any previous lab")
         do {
             try await LabBuilder(plan: plan, store: store).build(timer: &timer)
         } catch {
-            if !keepOnFailure { _ = try? await tearDown() }
+            if !keepOnFailure { _ = try? tearDown() }
             throw error
         }
         return UpReport(plan: plan, steps: timer.steps, seconds: timer.total)
@@ -99,15 +99,32 @@ public final class Lab: Sendable {
         try Lab.requirePrivileges()
         let lock = LabLock(path: lockPath)
         try await lock.lock()
+        return try downLocked(lock)
+    }
+
+    /// `down()` for places where no task can run, such as an `atexit` handler: blocks (up to
+    /// `timeout` for the lock, a few seconds for the daemons to stop) instead of suspending.
+    @discardableResult
+    public func downNow(timeout: Duration = .seconds(30)) throws -> DownReport {
+        try Lab.requirePrivileges()
+        let lock = LabLock(path: lockPath)
+        try lock.lockBlocking(timeout: timeout)
+        return try downLocked(lock)
+    }
+
+    private func downLocked(_ lock: LabLock) throws -> DownReport {
         let start = ContinuousClock.now
-        let report = try await tearDown()
-        lock.unlock(removeFile: true)
+        defer { release(lock) }
+        let report = try tearDown()
         return DownReport(namespaces: report.namespaces, processes: report.processes,
                           seconds: StepTimer.seconds(ContinuousClock.now - start))
     }
 
     /// Removes whatever exists of this prefix's lab, recorded or not. Caller holds the lock.
-    func tearDown() async throws -> (namespaces: [String], processes: [Int32]) {
+    ///
+    /// Synchronous and free of subprocesses (it signals by PID and deletes namespaces with
+    /// umount2/unlink, as `ip netns del` does), so it also runs from an exit handler.
+    func tearDown() throws -> (namespaces: [String], processes: [Int32]) {
         let recorded = try? store.load()
         if var s = recorded {
             s.phase = .tearingDown
@@ -130,21 +147,14 @@ public final class Lab: Sendable {
         }
         let identities = Set(existing.compactMap { ProcessTable.namespaceIdentity(path: "/run/netns/\($0)") })
         var stopped = daemons
-        await ProcessTable.stop(daemons)
+        ProcessTable.stop(daemons)
         // Anything else still inside the lab's namespaces (a probe, a capture) goes with them.
         let strays = ProcessTable.processes(in: identities).filter(ProcessTable.isRunning)
         if !strays.isEmpty {
-            await ProcessTable.stop(strays, grace: .seconds(1))
+            ProcessTable.stop(strays, grace: .seconds(1))
             stopped += strays
         }
-        if !existing.isEmpty {
-            let batch = existing.map { "netns del \($0)" }.joined(separator: "\n") + "\n"
-            do {
-                try await HostCommand.run(["ip", "-force", "-batch", "-"], input: batch)
-            } catch {
-                throw LabError.setupFailed(step: "deleting namespaces", detail: "\(error)")
-            }
-        }
+        for name in existing { try deleteNamedNamespace(name) }
         let etcDirectories = Set((recorded?.externalDirectories ?? []) + names.map { "/etc/netns/\($0)" })
         for dir in etcDirectories where FileManager.default.fileExists(atPath: dir) {
             try? FileManager.default.removeItem(atPath: dir)
@@ -152,7 +162,14 @@ public final class Lab: Sendable {
         if FileManager.default.fileExists(atPath: stateDirectory) {
             try FileManager.default.removeItem(atPath: stateDirectory)
         }
+        ProcessTable.reapAdoptedZombies()
         return (existing, stopped)
+    }
+
+    /// Releases the lab's lock, and removes the lock file when no lab is left (after `down`, a
+    /// failed `up`, or a command that found no lab), so nothing of the lab stays on disk.
+    private func release(_ lock: LabLock) {
+        lock.unlock(removeFile: !FileManager.default.fileExists(atPath: stateDirectory))
     }
 
     /// Pid files the lab's daemons write (path, marker expected in the daemon's command line).
@@ -223,7 +240,10 @@ public final class Lab: Sendable {
     /// Runs the healthy-behaviour checks against the lab that is up (see `LabChecks`).
     public func check(only: Set<String>? = nil) async throws -> [LabCheckResult] {
         try Lab.requirePrivileges()
-        return await LabChecks.run(try plan, only: only)
+        let p = try plan
+        let known = LabChecks.all(for: p).map(\.id)
+        if let unknown = only?.subtracting(known).sorted().first { throw LabError.unknownCheck(unknown, known: known) }
+        return await LabChecks.run(p, only: only)
     }
 
     /// Runs `argv` inside the lab namespace `namespace` (a full name from the plan, or a short
@@ -251,7 +271,7 @@ public final class Lab: Sendable {
         try Lab.requirePrivileges()
         let lock = LabLock(path: lockPath)
         try await lock.lock()
-        defer { lock.unlock() }
+        defer { release(lock) }
         guard let state = try store.load(), state.phase == .up else { throw LabError.notUp(prefix: prefix) }
         let runtime = LabRuntime(plan: state.plan, recorder: LabStateRecorder(state: state, store: store))
         return try await body(runtime, state)
@@ -277,10 +297,15 @@ public final class Lab: Sendable {
         ("busybox", "busybox"), ("dig", "dnsutils"), ("ping", "iputils-ping"), ("conntrack", "conntrack"),
     ]
 
-    /// Throws `LabError.missingTool` naming the first program not found on PATH (or in sbin).
+    /// Throws `LabError.missingTool` naming the first program not found on PATH (or in sbin),
+    /// or `.missingKernelModule` when br_netfilter, which the hybrid security groups need, is
+    /// not loaded.
     public static func requireTools() throws {
         for (tool, package) in requiredTools where findTool(tool) == nil {
             throw LabError.missingTool(tool, package: package)
+        }
+        guard FileManager.default.fileExists(atPath: "/proc/sys/net/bridge/bridge-nf-call-iptables") else {
+            throw LabError.missingKernelModule("br_netfilter")
         }
     }
 
@@ -312,10 +337,19 @@ public struct LabStatus: Codable, Sendable {
     public var namespaces: [NamespaceStatus]
     public var processes: [ProcessStatus]
     public var appliedFaults: [String]
-
     /// Up, every namespace present and every recorded daemon running.
-    public var complete: Bool {
-        phase == "up" && namespaces.allSatisfy(\.present) && processes.allSatisfy(\.running)
+    public var complete: Bool
+
+    public init(prefix: String, phase: String, stateDirectory: String, plan: LabPlan, namespaces: [NamespaceStatus],
+                processes: [ProcessStatus], appliedFaults: [String]) {
+        self.prefix = prefix
+        self.phase = phase
+        self.stateDirectory = stateDirectory
+        self.plan = plan
+        self.namespaces = namespaces
+        self.processes = processes
+        self.appliedFaults = appliedFaults
+        complete = phase == "up" && namespaces.allSatisfy(\.present) && processes.allSatisfy(\.running)
     }
 }
 

@@ -48,6 +48,19 @@ struct LabBuilder {
         }
         timer.mark("Open vSwitch on both nodes (daemons, bridges, flows)")
 
+        // The userspace datapath drops a tunnel packet whose underlay next hop it has not
+        // resolved yet; one ping each way over br-phy lets OVS learn both (it snoops the ARP).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in plan.nodes {
+                group.addTask {
+                    try await runtime.run(["ping", "-n", "-q", "-c", "1", "-W", "2", "\(node.vxlanRemote)"], in: node.namespace,
+                                          step: "reaching \(node.vxlanRemote) over \(node.name)'s underlay")
+                }
+            }
+            try await group.waitForAll()
+        }
+        timer.mark("underlay reachable both ways")
+
         try await withThrowingTaskGroup(of: Void.self) { group in
             let compute = plan.computeNode.namespace
             group.addTask {
@@ -147,10 +160,10 @@ struct LabBuilder {
     func waitForInterface(_ interface: String, in namespace: String) async throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            let devices = try await withNetworkNamespace(.named(namespace)) {
-                try String(contentsOfFile: "/proc/thread-self/net/dev", encoding: .utf8)
-            }
-            if devices.contains(" \(interface):") || devices.contains("\n\(interface):") { return }
+            // if_nametoindex asks the kernel on a socket of the thread's namespace. (Reading
+            // /proc/thread-self/net/dev with String(contentsOfFile:) stops after 4 KiB.)
+            let index = try await withNetworkNamespace(.named(namespace)) { if_nametoindex(interface) }
+            if index != 0 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw LabError.setupFailed(step: "waiting for \(interface) in \(namespace)",

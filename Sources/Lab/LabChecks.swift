@@ -232,9 +232,10 @@ public enum LabChecks {
         return (false, said.isEmpty ? "no answer" : said)
     }
 
-    /// One ping (2 s deadline) inside `namespace`.
+    /// Two pings 0.2 s apart inside `namespace`; passes on any reply, so a packet lost while a
+    /// switch reconfigures does not fail the check, while a real fault drops both.
     static func ping(in namespace: String, _ target: IPv4Address, extra: [String] = []) async -> (Bool, String) {
-        let argv = ["ping", "-n", "-c", "1", "-W", "1"] + extra + ["\(target)"]
+        let argv = ["ping", "-n", "-c", "2", "-i", "0.2", "-W", "1"] + extra + ["\(target)"]
         guard let r = try? await HostCommand.run(argv, in: .named(namespace), timeout: .seconds(10), check: false) else {
             return (false, "ping could not run in \(namespace)")
         }
@@ -258,7 +259,9 @@ public enum LabChecks {
             return (false, "could not listen on \(vm.name):\(port): \(error)")
         }
         let outcome = await TCPProbe.connect(from: .named(plan.external.namespace), source: plan.external.internetClient,
-                                             to: plan.router.floatingIP.address, port: port, timeout: .seconds(1))
+                                             to: plan.router.floatingIP.address, port: port,
+                                             // Long enough for one SYN retransmission (after 1 s).
+                                             timeout: .milliseconds(1500))
         withExtendedLifetime(listener) {}
         let connected = outcome == .connected
         return (connected == expectConnect, "\(plan.router.floatingIP.address):\(port): \(outcome)")

@@ -417,8 +417,10 @@ public enum LabError: Error, CustomStringConvertible, Equatable {
     case invalidInstanceCount(Int)
     case notRoot
     case missingTool(String, package: String)
+    case missingKernelModule(String)
     case notUp(prefix: String)
     case unknownFault(String, known: [String])
+    case unknownCheck(String, known: [String])
     case unknownNamespace(String)
     case busy(lockFile: String)
     case setupFailed(step: String, detail: String)
@@ -433,11 +435,15 @@ public enum LabError: Error, CustomStringConvertible, Equatable {
             return "the lab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create namespaces; run it with sudo"
         case .missingTool(let tool, let package):
             return "'\(tool)' was not found; install it with: apt-get install \(package)"
+        case .missingKernelModule(let module):
+            return "the kernel module \(module) is not loaded (security groups on bridges need it); load it with: modprobe \(module)"
         case .notUp(let prefix):
             let flag = prefix.isEmpty ? "" : " --prefix \(prefix)"
             return "no lab is up\(prefix.isEmpty ? "" : " with prefix '\(prefix)'"); start one with: hopscope lab up\(flag)"
         case .unknownFault(let name, let known):
             return "unknown fault '\(name)'; known faults: \(known.joined(separator: ", ")) (see: hopscope lab faults)"
+        case .unknownCheck(let name, let known):
+            return "unknown check '\(name)'; the lab's checks: \(known.joined(separator: ", "))"
         case .unknownNamespace(let name):
             return "'\(name)' is not a namespace of this lab; use compute1, network1, vm1..., qdhcp, qrouter or external"
         case .busy(let lockFile):

@@ -7,14 +7,16 @@ import Foundation
 /// runs a command line containing its marker (a path under the lab's state directory), and
 /// stray processes are found only by living inside one of the lab's own namespaces.
 enum ProcessTable {
-    /// The one-letter state (`R`, `S`, `Z`, ...) and parent PID of `pid`, or nil if it is gone.
-    static func status(_ pid: Int32) -> (state: Character, parent: Int32)? {
+    /// The one-letter state (`R`, `S`, `Z`, ...), parent PID and session ID of `pid`, or nil if
+    /// it is gone.
+    static func status(_ pid: Int32) -> (state: Character, parent: Int32, session: Int32)? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return nil }
-        // After "pid (comm)" come: state ppid ...; comm may itself hold spaces and parentheses.
+        // After "pid (comm)" come: state ppid pgrp session ...; comm may hold spaces and parentheses.
         let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count >= 2, let state = fields[0].first, let parent = Int32(fields[1]) else { return nil }
-        return (state, parent)
+        guard fields.count >= 4, let state = fields[0].first, let parent = Int32(fields[1]),
+              let session = Int32(fields[3]) else { return nil }
+        return (state, parent, session)
     }
 
     /// True when `pid` exists and is not a zombie.
@@ -59,37 +61,70 @@ enum ProcessTable {
     }
 
     /// Stops `pids` with SIGTERM, waits up to `grace` for all of them, then SIGKILLs the rest and
-    /// waits again; reaps those that are this process's children. Returns the PIDs still running.
+    /// waits again; reaps those this process adopted. Returns the PIDs still running.
+    ///
+    /// Synchronous (it polls with short sleeps, a few seconds at most), so it also works in an
+    /// exit handler where no task can run any more.
     @discardableResult
-    static func stop(_ pids: [Int32], grace: Duration = .seconds(3)) async -> [Int32] {
+    static func stop(_ pids: [Int32], grace: Duration = .seconds(3)) -> [Int32] {
         let targets = pids.filter(isRunning)
         for pid in targets { kill(pid, SIGTERM) }
-        var running = await waitForExit(targets, within: grace)
+        var running = waitForExit(targets, within: grace)
         if !running.isEmpty {
             for pid in running { kill(pid, SIGKILL) }
-            running = await waitForExit(running, within: .seconds(2))
+            running = waitForExit(running, within: .seconds(2))
         }
-        for pid in pids { reapIfChild(pid) }
+        // A multi-threaded daemon's leader can be reaped only once all its threads are gone.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            reapAdoptedZombies()
+            if !pids.contains(where: isAdoptedZombie) { break }
+            usleep(5_000)
+        }
         return running
     }
 
     /// Polls until none of `pids` is running (zombies count as stopped) or `limit` passes.
-    static func waitForExit(_ pids: [Int32], within limit: Duration) async -> [Int32] {
+    static func waitForExit(_ pids: [Int32], within limit: Duration) -> [Int32] {
         let deadline = ContinuousClock.now + limit
         var running = pids.filter(isRunning)
         while !running.isEmpty && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-            for pid in running { reapIfChild(pid) }
+            usleep(5_000)
             running = running.filter(isRunning)
         }
         return running
     }
 
-    /// Collects the exit status of `pid` if it is a finished child of this process (a daemon
-    /// adopted through `LabReaper.adoptOrphanedDaemons()`), so it does not stay a zombie.
-    static func reapIfChild(_ pid: Int32) {
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)
+    /// True when `pid` is a zombie whose exit this process must collect: its child, in another
+    /// session. Daemons call setsid(), so a child in another session is one this process adopted
+    /// as subreaper (see `LabReaper`); children it started itself (and whose exit status their
+    /// launcher is waiting for) share its session and are left alone.
+    static func isAdoptedZombie(_ pid: Int32) -> Bool {
+        guard let s = status(pid), s.state == "Z", s.parent == getpid() else { return false }
+        return s.session != getsid(0)
+    }
+
+    /// Collects the exit status of every adopted zombie (daemons of the lab that were stopped, and
+    /// the intermediate child dnsmasq leaves when it daemonizes), so none stays in the process table.
+    static func reapAdoptedZombies() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for pid in entries.compactMap({ Int32($0) }) where isAdoptedZombie(pid) {
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, WNOHANG)
+        }
+    }
+}
+
+/// Deletes the named network namespace the way `ip netns del` does: detaches the bind mount
+/// that keeps it alive and removes its file under /run/netns. The namespace itself goes away
+/// once no process and no open file holds it. Wraps `umount2(MNT_DETACH)` and `unlink`.
+func deleteNamedNamespace(_ name: String) throws {
+    let path = "/run/netns/\(name)"
+    if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
+        throw LabError.setupFailed(step: "deleting namespace \(name)", detail: "umount \(path): \(String(cString: strerror(errno)))")
+    }
+    if unlink(path) != 0 && errno != ENOENT {
+        throw LabError.setupFailed(step: "deleting namespace \(name)", detail: "unlink \(path): \(String(cString: strerror(errno)))")
     }
 }
 

@@ -92,10 +92,10 @@ struct LabRuntime: Sendable {
     /// Turns tx checksum offload off on `interfaces` inside `namespace` (see
     /// `LabConfiguration.checksumOffloadInterfaces`).
     func disableChecksumOffload(_ interfaces: [String], in namespace: String) async throws {
-        for interface in interfaces {
-            try await run(["ethtool", "-K", interface, "tx", "off"], in: namespace,
-                          step: "turning off tx checksum offload on \(interface) in \(namespace)")
-        }
+        // One process per namespace: a fixed loop over the names, passed as arguments.
+        let loop = "for interface; do ethtool -K \"$interface\" tx off || exit 1; done"
+        try await run(["sh", "-c", loop, "sh"] + interfaces, in: namespace,
+                      step: "turning off tx checksum offload on \(interfaces.joined(separator: ", ")) in \(namespace)")
     }
 
     // MARK: Daemons
@@ -105,6 +105,8 @@ struct LabRuntime: Sendable {
                      marker: String, environment: [String: String] = [:]) async throws -> LabProcess {
         try? FileManager.default.removeItem(atPath: pidFile)
         try await run(argv, in: namespace, environment: environment, step: "starting \(role.rawValue) in \(namespace)")
+        // dnsmasq's intermediate child, if this process adopted it.
+        ProcessTable.reapAdoptedZombies()
         guard let pid = ProcessTable.pid(fromFile: pidFile), ProcessTable.isRunning(pid) else {
             throw LabError.setupFailed(step: "starting \(role.rawValue) in \(namespace)",
                                        detail: "it did not leave a running PID in \(pidFile)")
@@ -123,7 +125,7 @@ struct LabRuntime: Sendable {
             throw LabError.setupFailed(step: "stopping \(role.rawValue)", detail: "the lab has no recorded \(role.rawValue)")
         }
         if ProcessTable.isLabProcessRunning(process) {
-            let left = await ProcessTable.stop([process.pid])
+            let left = ProcessTable.stop([process.pid])
             if !left.isEmpty {
                 throw LabError.setupFailed(step: "stopping \(role.rawValue)", detail: "PID \(process.pid) did not exit")
             }
@@ -171,13 +173,22 @@ struct LabRuntime: Sendable {
         try await ipBatch("link set \(vm.bridgeVeth) master \(vm.linuxBridge)\nlink set \(vm.bridgeVeth) up\nlink set \(vm.ovsPort) up\n",
                           in: node.namespace, step: "plugging \(vm.bridgeVeth) into \(vm.linuxBridge)")
         try await disableChecksumOffload([vm.bridgeVeth, vm.ovsPort], in: node.namespace)
-        // Two transactions: within one, OVS would see the port unchanged and keep its dead device.
-        try await ovs(node, "ovs-vsctl", ["--if-exists", "del-port", node.integrationBridge, vm.ovsPort],
-                      step: "unplugging \(vm.ovsPort) from br-int")
-        try await ovs(node, "ovs-vsctl", LabConfiguration.joinedCommands(configuration.instancePortCommands(vm)),
-                      step: "plugging \(vm.ovsPort) into br-int")
+        try await replugInstancePort(vm, waitForSwitch: true)
         try await ovs(node, "ovs-ofctl", ["-O", "OpenFlow13", "replace-flows", node.integrationBridge, "-"],
                       input: configuration.integrationFlows(for: node), step: "reinstalling br-int flows on \(node.name)")
+    }
+
+    /// Deletes and re-adds an instance's qvo port on br-int (with its tag and external_ids), as
+    /// os-vif or an agent resync does. Without `waitForSwitch` it does not wait for
+    /// ovs-vswitchd, which then reports a missing device in the Interface's `error` column.
+    func replugInstancePort(_ vm: LabInstance, waitForSwitch: Bool) async throws {
+        let node = plan.computeNode
+        let wait = waitForSwitch ? [] : ["--no-wait"]
+        // Two transactions: within one, OVS would see the port unchanged and keep its old device.
+        try await ovs(node, "ovs-vsctl", wait + ["--if-exists", "del-port", node.integrationBridge, vm.ovsPort],
+                      step: "unplugging \(vm.ovsPort) from br-int")
+        try await ovs(node, "ovs-vsctl", wait + LabConfiguration.joinedCommands(configuration.instancePortCommands(vm)),
+                      step: "plugging \(vm.ovsPort) into br-int")
     }
 
     /// Deletes the router namespace's conntrack entries, as the L3 agent does when it changes

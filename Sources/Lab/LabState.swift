@@ -108,21 +108,44 @@ final class LabLock: @unchecked Sendable {
 
     /// Takes the lock, waiting up to `timeout` for another holder; throws `LabError.busy`.
     func lock(timeout: Duration = .seconds(120)) async throws {
+        let descriptor = try openLockFile()
+        let deadline = ContinuousClock.now + timeout
+        while try !attempt(descriptor, deadline: deadline) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Takes the lock like `lock(timeout:)`, blocking the calling thread while it waits.
+    func lockBlocking(timeout: Duration = .seconds(30)) throws {
+        let descriptor = try openLockFile()
+        let deadline = ContinuousClock.now + timeout
+        while try !attempt(descriptor, deadline: deadline) {
+            usleep(20_000)
+        }
+    }
+
+    /// One try at the lock: true when taken; false to wait and try again; throws (closing the
+    /// descriptor) once `deadline` has passed or on another error.
+    private func attempt(_ descriptor: Int32, deadline: ContinuousClock.Instant) throws -> Bool {
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            fd = descriptor
+            return true
+        }
+        guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+            close(descriptor)
+            throw LabError.busy(lockFile: path)
+        }
+        return false
+    }
+
+    private func openLockFile() throws -> Int32 {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw LabError.setupFailed(step: "opening lock \(path)", detail: String(cString: strerror(errno)))
         }
-        let deadline = ContinuousClock.now + timeout
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
-                close(descriptor)
-                throw LabError.busy(lockFile: path)
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        fd = descriptor
+        return descriptor
     }
 
     /// Releases the lock; with `removeFile`, also deletes the lock file (after `lab down`).

@@ -12,12 +12,12 @@ struct LabCommand: AsyncParsableCommand {
         commandName: "lab",
         abstract: "Build, break and remove a built-in OpenStack (ML2/Open vSwitch) lab made of network namespaces.",
         discussion: """
-            The lab is a compute node with instances plugged the hybrid way (tap, qbr, qvb/qvo, br-int),
-            a network node with the DHCP agent's qdhcp- and the L3 agent's qrouter- namespaces, VXLAN
-            between the br-tun bridges, and an external network with a gateway and an upstream DNS
+            The lab is a compute node with instances plugged the hybrid way (tap, qbr, qvb/qvo, br-int), \
+            a network node with the DHCP agent's qdhcp- and the L3 agent's qrouter- namespaces, VXLAN \
+            between the br-tun bridges, and an external network with a gateway and an upstream DNS \
             server. Each host is a network namespace with its own Open vSwitch. Needs root.
 
-            --prefix P (or HOPSCOPE_LAB_PREFIX=P) names every namespace P-<name> and gives the lab its
+            --prefix P (or HOPSCOPE_LAB_PREFIX=P) names every namespace P-<name> and gives the lab its \
             own state directory, so several labs can run at once.
             """,
         subcommands: [LabUp.self, LabDown.self, LabStatusCommand.self, LabCheckCommand.self, LabFaultsCommand.self,
