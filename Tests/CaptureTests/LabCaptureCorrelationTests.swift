@@ -63,3 +63,21 @@ import Testing
         #expect(t.stopped.allSatisfy { $0.sightings[1].translation == "dst 203.0.113.20 > 10.0.0.11" }, "DNAT of the floating IP at qr-")
     }
 }
+
+/// The lab's reference captures (`captures/`, recorded with tcpdump by scripts/record-captures):
+/// one hop each, so the correlator's part is pairing each echo request with its reply, through
+/// the VXLAN encapsulation on the underlay.
+@Suite struct ReferenceCaptureCorrelationTests {
+    static let captures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("captures").path
+
+    @Test(arguments: [("underlay-vxlan.pcap", "10.0.0.12 > 10.0.0.1", "vxlan 1001"), ("router-qr-ping-dns.pcap", "10.0.0.12 > 203.0.113.1", nil)])
+    func pairsEchoRequestsWithTheirReplies(file: String, flow: String, tunnel: String?) throws {
+        let timeline = try PacketCorrelator.timeline(of: [("hop", "\(Self.captures)/\(file)", 4)])
+        let requests = timeline.journeys.filter { $0.summary.contains("ICMP echo request") }
+        #expect(requests.count == 1)
+        #expect(requests.first?.summary.hasPrefix("IP \(flow):") == true, "\(requests.first?.summary ?? "")")
+        #expect(requests.first?.answered == true)
+        #expect(requests.first?.sightings.first?.tunnel == tunnel)
+    }
+}

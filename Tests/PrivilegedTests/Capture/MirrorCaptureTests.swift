@@ -52,6 +52,42 @@ import Testing
         }
     }
 
+    @Test func ctrlCStopsTheCaptureWritesTheFilesAndRemovesTheMirror() async throws {
+        try requireRoot()
+        try await ScratchOVS.with { ovs in
+            let state = stateDirectory()
+            let output = NSTemporaryDirectory() + "hscap-interrupted-\(UUID().uuidString)"
+            defer {
+                try? FileManager.default.removeItem(atPath: state)
+                try? FileManager.default.removeItem(atPath: output)
+            }
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: hopscopeExecutable())
+            child.arguments = ["capture", "--on", "ovs:\(ScratchOVS.hostPort(0))@\(ovs.node)", "-f", "icmp", "--duration", "120s", "--output-dir", output]
+            child.environment = ProcessInfo.processInfo.environment.merging(["HOPSCOPE_STATE_DIR": state]) { $1 }
+            child.standardOutput = FileHandle.nullDevice
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            var capturing = false
+            for _ in 0..<100 where !capturing {
+                try await Task.sleep(for: .milliseconds(100))
+                capturing = try await ovs.mirrors().count == 1
+                    && ((try? FileManager.default.contentsOfDirectory(atPath: output))?.contains { $0.hasSuffix(".partial") } ?? false)
+            }
+            try #require(capturing, "the child capture did not start within 10 s")
+            try await ovs.ping(count: 2)
+            kill(child.processIdentifier, SIGINT)
+            child.waitUntilExit()
+            #expect(child.terminationReason == .exit && child.terminationStatus == 0, "Ctrl-C is a normal stop")
+            #expect(try await ovs.mirrors().isEmpty, "mirror removed on Ctrl-C")
+            #expect(try await ovs.mirrorLinks().isEmpty)
+            let files = try FileManager.default.contentsOfDirectory(atPath: output).sorted()
+            #expect(files.count == 2 && files.allSatisfy { !$0.hasSuffix(".partial") }, "\(files)")
+            let count = try await HostCommand.run(["capinfos", "-c", "-M", "-T", "-r", output + "/all-hops.pcapng"]).standardOutput
+            #expect(count.contains("\t4"), "2 requests and 2 replies: \(count)")
+        }
+    }
+
     @Test func cleanupRemovesTheMirrorOfAKilledCapture() async throws {
         try requireRoot()
         try await ScratchOVS.with { ovs in
