@@ -20,6 +20,9 @@ struct CaptureCommand: AsyncParsableCommand {
             name exists. Mirrors are always removed, after Ctrl-C too; after a crash, run \
             `hopscope cleanup`.
 
+            The filter applies to each hop's outer headers: on a VXLAN underlay, add \
+            `or udp port 4789` to see tunnelled packets (they are followed by their inner packet).
+
             Files: one pcap per hop and all-hops.pcapng (one interface per hop, named IF@NETNS), mode \
             0600, under captures/<UTC time>-<label>/ unless --output-dir says otherwise. Stops after \
             --duration, when every hop has --count packets, or on Ctrl-C.
