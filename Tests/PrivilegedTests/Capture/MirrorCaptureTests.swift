@@ -52,6 +52,30 @@ import Testing
         }
     }
 
+    /// Starts `hopscope capture ARGS` as a child process and waits (bounded) until it journaled
+    /// and created its mirror and is writing its files.
+    func startCapture(_ arguments: [String], ovs: ScratchOVS, state: String, output: String) async throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: hopscopeExecutable())
+        child.arguments = ["capture"] + arguments + ["--duration", "120s", "--output-dir", output]
+        child.environment = ProcessInfo.processInfo.environment.merging(["HOPSCOPE_STATE_DIR": state]) { $1 }
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        var capturing = false
+        for _ in 0..<100 where !capturing {
+            try await Task.sleep(for: .milliseconds(100))
+            capturing = try await ovs.mirrors().count == 1
+                && ((try? FileManager.default.contentsOfDirectory(atPath: output))?.contains { $0.hasSuffix(".partial") } ?? false)
+        }
+        if !capturing {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        try #require(capturing, "the child capture did not start within 10 s")
+        return child
+    }
+
     @Test func ctrlCStopsTheCaptureWritesTheFilesAndRemovesTheMirror() async throws {
         try requireRoot()
         try await ScratchOVS.with { ovs in
@@ -61,20 +85,7 @@ import Testing
                 try? FileManager.default.removeItem(atPath: state)
                 try? FileManager.default.removeItem(atPath: output)
             }
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: hopscopeExecutable())
-            child.arguments = ["capture", "--on", "ovs:\(ScratchOVS.hostPort(0))@\(ovs.node)", "-f", "icmp", "--duration", "120s", "--output-dir", output]
-            child.environment = ProcessInfo.processInfo.environment.merging(["HOPSCOPE_STATE_DIR": state]) { $1 }
-            child.standardOutput = FileHandle.nullDevice
-            child.standardError = FileHandle.nullDevice
-            try child.run()
-            var capturing = false
-            for _ in 0..<100 where !capturing {
-                try await Task.sleep(for: .milliseconds(100))
-                capturing = try await ovs.mirrors().count == 1
-                    && ((try? FileManager.default.contentsOfDirectory(atPath: output))?.contains { $0.hasSuffix(".partial") } ?? false)
-            }
-            try #require(capturing, "the child capture did not start within 10 s")
+            let child = try await startCapture(["--on", "ovs:\(ScratchOVS.hostPort(0))@\(ovs.node)", "-f", "icmp"], ovs: ovs, state: state, output: output)
             try await ovs.ping(count: 2)
             kill(child.processIdentifier, SIGINT)
             child.waitUntilExit()
@@ -97,22 +108,12 @@ import Testing
                 try? FileManager.default.removeItem(atPath: state)
                 try? FileManager.default.removeItem(atPath: output)
             }
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: hopscopeExecutable())
-            child.arguments = ["capture", "--on", "ovs:\(ScratchOVS.hostPort(1))@\(ovs.node)", "--duration", "120s", "--output-dir", output]
-            child.environment = ProcessInfo.processInfo.environment.merging(["HOPSCOPE_STATE_DIR": state]) { $1 }
-            child.standardOutput = FileHandle.nullDevice
-            child.standardError = FileHandle.nullDevice
-            try child.run()
-            let pid = child.processIdentifier
-            // Wait (bounded) until the child journaled and created its mirror and is capturing.
-            var capturing = false
-            for _ in 0..<100 where !capturing {
-                try await Task.sleep(for: .milliseconds(100))
-                let partial = (try? FileManager.default.contentsOfDirectory(atPath: output))?.contains { $0.hasSuffix(".partial") } ?? false
-                capturing = try await ovs.mirrors().count == 1 && partial
-            }
-            try #require(capturing, "the child capture did not start within 10 s")
+            let child = try await startCapture(["--on", "ovs:\(ScratchOVS.hostPort(1))@\(ovs.node)"], ovs: ovs, state: state, output: output)
+            // The journal names the capturing process: that PID is the one killed.
+            struct Journal: Decodable { var ownerPID: Int32 }
+            let journals = try FileManager.default.contentsOfDirectory(atPath: state + "/cleanup").filter { $0.hasSuffix(".json") }
+            let pid = try JSONDecoder().decode(Journal.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/cleanup/" + journals[0]))).ownerPID
+            #expect(journals.count == 1 && pid == child.processIdentifier)
             kill(pid, SIGKILL)
             child.waitUntilExit()
             #expect(child.terminationReason == .uncaughtSignal)
