@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "hopscope", targets: ["hopscope"]),
         .library(name: "HopscopeModel", targets: ["HopscopeModel"]),
+        .library(name: "Packets", targets: ["Packets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,7 @@ let package = Package(
         .target(name: "HopscopeModel", swiftSettings: strict),
         // iptables-save / ipset parsing and the netfilter evaluator; LiveFirewall.swift alone runs commands.
         .target(name: "Netfilter", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
+        .target(name: "Packets", dependencies: ["HopscopeModel"], swiftSettings: strict),
         // Open vSwitch: OVSDB client, flow parsing, OpenFlow evaluator (issue 4). No C target of its own.
         .target(name: "OpenVSwitch", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
 
@@ -38,6 +40,8 @@ let package = Package(
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
         .target(name: "Netlink", dependencies: ["CMnl", "HopscopeModel", "Namespaces"], swiftSettings: strict),
+        // Capture: live libpcap capture, mirrors, files, correlation. Offline reading (OfflineCapture*.swift) belongs to the packets area.
+        .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
@@ -45,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Lab",
+                "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -65,12 +69,15 @@ let package = Package(
         // Neutron-shaped iptables rules shared by the netfilter unit tests, the counter oracle and the benchmark.
         .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "OpenVSwitch", "Lab"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "OpenVSwitch",
+                           "Packets", "Capture", "CPcap", "Lab", "hopscope"],
             swiftSettings: strict),
         // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
         .executableTarget(name: "ovs-bench", dependencies: ["OpenVSwitch", "HopscopeModel", "Namespaces"],

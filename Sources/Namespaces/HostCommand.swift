@@ -1,5 +1,10 @@
 import Foundation
 import Subprocess
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
 
 /// The outcome of one external command: its argument vector, exit status and output.
 public struct CommandResult: Sendable {
@@ -83,7 +88,8 @@ public enum HostCommand {
             o.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
             return o
         }()
-        let executable = Executable.name(full[0])
+        // A path is run as is; a bare name is looked up in PATH.
+        let executable = full[0].contains("/") ? Executable.path(FilePath(full[0])) : Executable.name(full[0])
         let arguments = Arguments(Array(full.dropFirst()))
 
         let outcome: CommandResult = try await withThrowingTaskGroup(of: CommandResult?.self) { group in

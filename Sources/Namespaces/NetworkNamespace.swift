@@ -87,18 +87,13 @@ public func inNetworkNamespace<T>(_ ns: NamespaceRef, _ body: () throws -> T) th
     guard let path = ns.path else { return try body() }
     return try withoutActuallyEscaping(body) { escapable in
         let box = ResultBox<T>()
+        box.work = escapable
         let done = DispatchSemaphore(value: 0)
-        // The thread reaches the body through a box emptied after the wait: a Thread keeps its
-        // block alive briefly after signalling, and withoutActuallyEscaping traps if the body is
-        // still referenced then.
-        let work = ClosureBox(escapable)
-        defer { work.value = nil }
+        // The thread object may outlive the wait below, so its block must not hold the body:
+        // the box hands the body over and drops it before the caller is woken.
         let thread = Thread {
-            defer { done.signal() }
-            box.result = Result { () throws -> T in
-                try enterNetworkNamespace(path: path, label: ns.description)
-                return try work.value!()
-            }
+            box.run(path: path, label: ns.description)
+            done.signal()
         }
         thread.name = "hopscope-netns-\(ns.description)"
         thread.start()
@@ -135,14 +130,19 @@ func enterNetworkNamespace(path: String, label: String) throws {
     try systemCall("setns", context: "netns \(label)") { hs_setns(fd, hs_clone_newnet()) }
 }
 
-/// Carries a thread's result back to the waiting caller; the semaphore orders the accesses.
+/// Carries the body into the namespace thread and its result back to the waiting caller; the
+/// semaphore orders the accesses, and the caller waits before the body's lifetime ends.
 private final class ResultBox<T>: @unchecked Sendable {
+    var work: (() throws -> T)?
     var result: Result<T, any Error>?
-}
 
-/// Lets a non-Sendable closure cross into the thread that runs it while the caller blocks;
-/// safe because the caller waits for that thread and then empties the box.
-private final class ClosureBox<V>: @unchecked Sendable {
-    var value: V?
-    init(_ value: V) { self.value = value }
+    /// Runs the body inside the namespace and releases it, so nothing holds it once the caller wakes.
+    func run(path: String, label: String) {
+        guard let body = work else { return }
+        work = nil
+        result = Result { () throws -> T in
+            try enterNetworkNamespace(path: path, label: label)
+            return try body()
+        }
+    }
 }

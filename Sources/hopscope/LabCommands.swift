@@ -64,7 +64,7 @@ struct LabUp: AsyncParsableCommand {
     func run() async throws {
         try await runLab {
             let report = try await options.lab().up(instances: instances, keepOnFailure: keepOnFailure)
-            if json { return printJSON(report) }
+            if json { return try printJSON(report) }
             let p = report.plan
             print("lab\(label(p.prefix)) is up: \(p.instances.count) instance(s), \(p.namespaces.count) namespaces, "
                   + "in \(String(format: "%.2f", report.seconds)) s")
@@ -85,7 +85,7 @@ struct LabDown: AsyncParsableCommand {
         try await runLab {
             let lab = try options.lab()
             let report = try await lab.down()
-            if json { return printJSON(report) }
+            if json { return try printJSON(report) }
             if report.namespaces.isEmpty && report.processes.isEmpty {
                 print("no lab\(label(lab.prefix)) was up; nothing to remove")
             } else {
@@ -109,7 +109,7 @@ struct LabStatusCommand: AsyncParsableCommand {
         try await runLab {
             let status = try options.lab().status()
             complete = status.complete
-            if json { return printJSON(status) }
+            if json { return try printJSON(status) }
             printStatus(status)
         }
         if !complete { throw ExitCode(1) }
@@ -176,7 +176,7 @@ struct LabCheckCommand: AsyncParsableCommand {
         try await runLab {
             let results = try await options.lab().check(only: only.isEmpty ? nil : Set(only))
             failed = results.filter { !$0.passed }.count
-            if json { return printJSON(results) }
+            if json { return try printJSON(results) }
             printTable(["CHECK", "RESULT", "WHAT", "OBSERVED"], results.map {
                 [$0.id, $0.passed ? paint("pass", .green) : paint("FAIL", .red), $0.summary, $0.detail]
             })
@@ -210,7 +210,7 @@ struct LabFaultsCommand: AsyncParsableCommand {
                 Entry(name: $0.name, summary: $0.summary, breaks: $0.breaks(plan).map(\.description).sorted(),
                       expectedFailingChecks: $0.expectedFailures(in: plan).sorted())
             }
-            if json { return printJSON(entries) }
+            if json { return try printJSON(entries) }
             printTable(["FAULT", "WHAT IS WRONG", "STOPS (default lab)"],
                        entries.map { [$0.name, $0.summary, $0.expectedFailingChecks.joined(separator: " ")] })
         }
@@ -305,13 +305,6 @@ struct LabRecordCaptures: AsyncParsableCommand {
 private func label(_ prefix: String) -> String { prefix.isEmpty ? "" : " '\(prefix)'" }
 private func flag(_ prefix: String) -> String { prefix.isEmpty ? "" : " --prefix \(prefix)" }
 
-/// Prints `value` as pretty, key-sorted JSON.
-func printJSON<T: Encodable>(_ value: T) {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
-    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
-}
 
 enum Colour: String { case red = "31", green = "32" }
 

@@ -90,7 +90,7 @@ struct NamespacesCommand: ParsableCommand {
                 var sysctls: ForwardingSysctls
                 var linkCount: Int
             }
-            printJSON(inv.namespaces.map { Row(namespace: $0.namespace, namespaceIDs: $0.namespaceIDs, sysctls: $0.sysctls, linkCount: $0.links.count) })
+            try printJSON(inv.namespaces.map { Row(namespace: $0.namespace, namespaceIDs: $0.namespaceIDs, sysctls: $0.sysctls, linkCount: $0.links.count) })
             return
         }
         var rows = [["NAMESPACE", "INODE", "LINKS", "FORWARD", "IDS", "PROCESSES"]]
@@ -116,7 +116,7 @@ struct LinksCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.links) }) }
+        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.links) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for l in ns.links {
@@ -160,7 +160,7 @@ struct AddrsCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.addresses) }) }
+        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.addresses) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for l in ns.links {
@@ -180,7 +180,7 @@ struct RoutesCommand: ParsableCommand {
         let inv = try options.inventory()
         if options.json {
             struct Routing: Encodable { var namespace: String; var routes: [Route]; var rules: [RoutingRule] }
-            return printJSON(inv.namespaces.map { Routing(namespace: $0.namespace.label, routes: $0.routes, rules: $0.rules) })
+            return try printJSON(inv.namespaces.map { Routing(namespace: $0.namespace.label, routes: $0.routes, rules: $0.rules) })
         }
         var rows: [[String]] = []
         for ns in inv.namespaces {
@@ -224,7 +224,7 @@ struct NeighCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.neighbors) }) }
+        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.neighbors) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for n in ns.neighbors {
@@ -242,7 +242,7 @@ struct FDBCommand: ParsableCommand {
 
     func run() throws {
         let inv = try options.inventory()
-        if options.json { return printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.fdb) }) }
+        if options.json { return try printJSON(inv.namespaces.map { NamespaceItems(namespace: $0.namespace.label, items: $0.fdb) }) }
         var rows: [[String]] = []
         for ns in inv.namespaces {
             for e in ns.fdb {
@@ -291,7 +291,7 @@ struct InventoryCommand: ParsableCommand {
                          n.map(\.routes.count).reduce(0, +), n.map(\.neighbors.count).reduce(0, +), n.map(\.fdb.count).reduce(0, +), inv.skipped.count))
             return
         }
-        if options.json { return printJSON(inv) }
+        if options.json { return try printJSON(inv) }
         var rows = [["NAMESPACE", "LINKS", "ADDRS", "ROUTES", "RULES", "NEIGH", "FDB", "WARNINGS"]]
         for ns in inv.namespaces {
             rows.append([ns.namespace.label, String(ns.links.count), String(ns.addresses.count), String(ns.routes.count),

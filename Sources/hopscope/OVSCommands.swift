@@ -92,6 +92,13 @@ enum Style {
     static func yellow(_ s: String) -> String { enabled ? "\u{1B}[33m\(s)\u{1B}[0m" : s }
 }
 
+/// Prints `value` as pretty, key-sorted JSON (dates in ISO 8601). Shared by the lab and ovs commands.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    e.dateEncodingStrategy = .iso8601
+    print(String(decoding: try e.encode(value), as: UTF8.self))
+}
 
 // MARK: hopscope ovs
 
@@ -127,7 +134,7 @@ struct OVSShow: AsyncParsableCommand {
                 reports.append(OVSReport(instance: instance, database: db, openFlow: openFlow, vethPeers: peers))
             }
             if target.json {
-                printJSON(reports)
+                try printJSON(reports)
             } else {
                 for r in reports { print(r.text) }
             }
@@ -348,7 +355,7 @@ struct OVSFlows: AsyncParsableCommand {
             let protocols = db.bridge(named: bridge)?.protocols ?? []
             let dump = try FlowDump(parsing: try await node.dumpFlows(bridge: bridge, protocols: protocols, table: table).text)
             if target.json {
-                printJSON(dump.flows)
+                try printJSON(dump.flows)
                 return
             }
             let rows = dump.flows.map { f in
@@ -420,7 +427,7 @@ struct OVSTrace: AsyncParsableCommand {
                 throw RuntimeError(e.message)
             }
             if target.json {
-                printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
+                try printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
             } else {
                 print(TraceRenderer.render(result, node: node.instance.node))
             }

@@ -1,0 +1,161 @@
+import HopscopeModel
+
+/// How summaries are written.
+public struct SummaryOptions: Sendable {
+    /// Print link-level headers too (MAC addresses, EtherType, VLAN tags), like `tcpdump -e`.
+    public var linkHeaders: Bool
+
+    public init(linkHeaders: Bool = false) { self.linkHeaders = linkHeaders }
+}
+
+extension Packet {
+    /// A one-line summary in tcpdump's style (`tcpdump -n -S`): `IP 10.0.0.5 > 203.0.113.1: ICMP
+    /// echo request, id 1, seq 1, length 64`. Tunnelled packets continue on the same line after
+    /// `: ` (`VXLAN, flags [I] (0x08), vni 100: IP ...`); DHCP adds its message type, DNS its
+    /// names and answers. `frame` must be the bytes this packet was decoded from.
+    public func summary(in frame: UnsafeRawBufferPointer, options: SummaryOptions = SummaryOptions()) -> String {
+        var text = TextBuffer()
+        writeSummary(in: frame, to: &text, options: options)
+        return text.string
+    }
+
+    /// Appends the one-line summary (no newline) to `text`. Allocates nothing once `text` has grown
+    /// to a line's size.
+    public func writeSummary(in frame: UnsafeRawBufferPointer, to text: inout TextBuffer, options: SummaryOptions = SummaryOptions()) {
+        let writer = SummaryWriter(packet: self, b: frame, options: options)
+        writer.write(from: 0, end: wireLength, to: &text)
+        if let issue {
+            switch issue.kind {
+            case .truncated:
+                text.append(" [|")
+                text.append(issue.layer.rawValue)
+                text.append("]")
+            case .malformed:
+                text.append(" [malformed ")
+                text.append(issue.layer.rawValue)
+                text.append(": ")
+                text.append(issue.reason.rawValue)
+                text.append("]")
+            }
+        }
+    }
+}
+
+/// Walks the layers and writes each one's part of the line. Each protocol's words live in its
+/// own file (`summarize`); this type only sequences them.
+struct SummaryWriter {
+    let packet: Packet
+    let b: UnsafeRawBufferPointer
+    let options: SummaryOptions
+
+    var layers: LayerStack { packet.layers }
+
+    /// Writes layers from index `i` on. `end` is where the enclosing datagram ends according to
+    /// its headers (the wire length for the link layer), which is what tcpdump's lengths count.
+    func write(from i: Int, end: Int, to t: inout TextBuffer, afterLinkHeader: Bool = false) {
+        guard i < layers.count else { return }
+        switch layers[i] {
+        case .ethernet(let h):
+            if options.linkHeaders {
+                t.mac(h.source); t.append(" > "); t.mac(h.destination)
+                if h.isLength {
+                    t.append(", 802.3, length "); t.decimal(max(0, end - h.offset))
+                    if i + 1 < layers.count { t.append(": ") }
+                    write(from: i + 1, end: end, to: &t)
+                    return
+                }
+                t.append(", ethertype "); EtherTypeName.write(h.etherType, to: &t)
+                t.append(", length "); t.decimal(max(0, end - h.offset)); t.append(": ")
+                write(from: i + 1, end: end, to: &t, afterLinkHeader: true)
+            } else if i + 1 >= layers.count || isPayload(i + 1) {
+                if h.isLength {
+                    t.append("802.3, length "); t.decimal(max(0, end - h.offset - EthernetHeader.length))
+                } else {
+                    t.append("ethertype "); EtherTypeName.write(h.etherType, to: &t)
+                    t.append(", length "); t.decimal(max(0, end - h.offset - EthernetHeader.length))
+                }
+            } else {
+                write(from: i + 1, end: end, to: &t)
+            }
+        case .vlan(let v):
+            if options.linkHeaders {
+                t.append("vlan "); t.decimal(v.vlanID); t.append(", p "); t.decimal(v.priority)
+                if v.dropEligible { t.append(", DEI") }
+                t.append(", ethertype "); EtherTypeName.write(v.etherType, to: &t); t.append(", ")
+                write(from: i + 1, end: end, to: &t, afterLinkHeader: true)
+            } else if i + 1 >= layers.count || isPayload(i + 1) {
+                t.append("vlan "); t.decimal(v.vlanID); t.append(", ethertype "); EtherTypeName.write(v.etherType, to: &t)
+            } else {
+                write(from: i + 1, end: end, to: &t)
+            }
+        case .linuxSLL(let h):
+            if options.linkHeaders { t.append(LinuxPacketType(rawValue: h.packetType)?.tcpdumpName ?? "?"); t.append(" ") }
+            if options.linkHeaders, let mac = h.sourceMAC { t.mac(mac); t.append(" ethertype "); EtherTypeName.write(h.protocolType, to: &t); t.append(", ") }
+            write(from: i + 1, end: end, to: &t)
+        case .linuxSLL2(let h):
+            t.append("ifindex "); t.decimal(h.interfaceIndex); t.append(" ")
+            t.append(LinuxPacketType(rawValue: UInt16(h.packetType))?.tcpdumpName ?? "?"); t.append(" ")
+            if options.linkHeaders, let mac = h.sourceMAC { t.mac(mac); t.append(" ethertype "); EtherTypeName.write(h.protocolType, to: &t); t.append(", ") }
+            write(from: i + 1, end: end, to: &t)
+        case .nullLoopback(let h):
+            if options.linkHeaders { t.append("AF "); t.decimal(h.family); t.append(": ") }
+            if i + 1 >= layers.count || isPayload(i + 1) { t.append("loopback family "); t.decimal(h.family) }
+            write(from: i + 1, end: end, to: &t)
+        case .arp(let arp):
+            arp.summarize(b, length: end - arp.offset, to: &t)
+        case .ipv4(let ip):
+            ip.summarize(writer: self, index: i, omitPrefix: afterLinkHeader, to: &t)
+        case .ipv6(let ip):
+            ip.summarize(writer: self, index: i, omitPrefix: afterLinkHeader, to: &t)
+        case .ipv6Extension, .icmp, .icmpv6, .udp, .tcp, .gre, .vxlan, .geneve, .dhcp, .dns, .payload:
+            writeTransport(from: i, end: end, to: &t)
+        }
+    }
+
+    /// Writes what follows an IP header's addresses (`: ` already written).
+    func writeTransport(from i: Int, end: Int, to t: inout TextBuffer) {
+        guard i < layers.count else { return }
+        switch layers[i] {
+        case .icmp(let h): h.summarize(writer: self, length: end - h.offset, to: &t)
+        case .icmpv6(let h): h.summarize(length: end - h.offset, to: &t)
+        case .udp(let u): u.summarize(writer: self, index: i, to: &t)
+        case .tcp(let h): h.summarize(writer: self, index: i, length: end - h.offset - h.headerLength, to: &t)
+        case .gre(let g): g.summarize(writer: self, index: i, length: end - g.offset, to: &t)
+        case .ipv6Extension(let e): e.summarize(writer: self, index: i, end: end, to: &t)
+        case .ipv4, .ipv6: write(from: i, end: end, to: &t)
+        default: break
+        }
+    }
+
+    func isPayload(_ i: Int) -> Bool {
+        if case .payload = layers[i] { return true }
+        return false
+    }
+
+    /// Writes the inner packet of a tunnel (`: ` and its layers) if one was decoded.
+    func writeInner(from i: Int, end: Int, to t: inout TextBuffer) {
+        guard i < layers.count, !isPayload(i) else { return }
+        t.append(": ")
+        write(from: i, end: end, to: &t)
+    }
+}
+
+/// tcpdump's names for EtherTypes in `-e` output: `IPv4 (0x0800)`.
+enum EtherTypeName {
+    static func write(_ type: UInt16, to t: inout TextBuffer) {
+        switch type {
+        case EtherType.ipv4: t.append("IPv4")
+        case EtherType.ipv6: t.append("IPv6")
+        case EtherType.arp: t.append("ARP")
+        case EtherType.vlan: t.append("802.1Q")
+        case EtherType.qinq: t.append("802.1Q-QinQ")
+        case EtherType.qinqLegacy: t.append("802.1Q-9100")
+        case 0x8035: t.append("Reverse ARP")
+        case 0x88CC: t.append("LLDP")
+        case 0x8847: t.append("MPLS unicast")
+        case 0x8864: t.append("PPPoE S")
+        default: t.append("Unknown")
+        }
+        t.append(" (0x"); t.hex(type, width: 4); t.append(")")
+    }
+}

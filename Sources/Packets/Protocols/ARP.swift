@@ -1,0 +1,107 @@
+import HopscopeModel
+
+// ARP, RFC 826 (shown for Ethernet hardware and IPv4 protocol addresses)
+//
+//   0                   1                   2                   3
+//   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |        ar$hrd (hardware)      |        ar$pro (protocol)      |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |    ar$hln     |    ar$pln     |           ar$op               |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |  ar$sha (hln bytes) | ar$spa (pln) | ar$tha (hln) | ar$tpa (pln)
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+/// An ARP packet. Addresses are decoded when they are Ethernet (6 bytes) and IPv4 (4 bytes), the
+/// only kind an OpenStack node carries; other lengths keep only their lengths.
+public struct ARPPacket: Hashable, Sendable, BitwiseCopyable, Codable {
+    public var offset: Int
+    /// ar$hrd: hardware address space (1 = Ethernet).
+    public var hardwareType: UInt16
+    /// ar$pro: protocol address space (an EtherType, 0x0800 for IPv4).
+    public var protocolType: UInt16
+    /// ar$hln and ar$pln: address lengths in bytes.
+    public var hardwareLength: UInt8
+    public var protocolLength: UInt8
+    /// ar$op: 1 request, 2 reply (3/4 RARP, 8/9 InARP).
+    public var opcode: UInt16
+    public var senderHardwareAddress: MACAddress?
+    public var senderProtocolAddress: IPv4Address?
+    public var targetHardwareAddress: MACAddress?
+    public var targetProtocolAddress: IPv4Address?
+
+    public static let fixedLength = 8
+    public var length: Int { Self.fixedLength + 2 * (Int(hardwareLength) + Int(protocolLength)) }
+    public var isRequest: Bool { opcode == 1 }
+    public var isReply: Bool { opcode == 2 }
+
+    static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
+        guard end - start >= fixedLength else {
+            return packet.fail(.truncated(.arp, at: start, needed: fixedLength, available: end - start))
+        }
+        var arp = ARPPacket(offset: start, hardwareType: b.u16(start), protocolType: b.u16(start + 2),
+                            hardwareLength: b.u8(start + 4), protocolLength: b.u8(start + 5), opcode: b.u16(start + 6))
+        let hln = Int(arp.hardwareLength), pln = Int(arp.protocolLength)
+        guard end - start >= arp.length else {
+            _ = packet.push(.arp(arp))
+            return packet.fail(.truncated(.arp, at: start + fixedLength, needed: arp.length, available: end - start, .fieldCutShort))
+        }
+        let sha = start + fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
+        if hln == 6 {
+            arp.senderHardwareAddress = b.mac(sha)
+            arp.targetHardwareAddress = b.mac(tha)
+        }
+        if pln == 4 {
+            arp.senderProtocolAddress = b.ipv4(spa)
+            arp.targetProtocolAddress = b.ipv4(tpa)
+        }
+        guard packet.push(.arp(arp)) else { return .done }
+        return .done
+    }
+}
+
+extension ARPPacket {
+    /// `ARP, Request who-has 10.0.0.1 tell 10.0.0.5, length 28` (tcpdump's words and cases).
+    func summarize(_ b: UnsafeRawBufferPointer, length: Int, to t: inout TextBuffer) {
+        t.append("ARP, ")
+        let hln = Int(hardwareLength), pln = Int(protocolLength)
+        let sha = offset + Self.fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
+        guard protocolType == EtherType.ipv4 || protocolType == 0x1000, pln == 4, hln > 0, offset + self.length <= b.count else {
+            switch hardwareType {
+            case 1: t.append("Ethernet")
+            case 6: t.append("IEEE 802")
+            default: t.append("Unknown Hardware ("); t.decimal(hardwareType); t.append(")")
+            }
+            t.append(" (len "); t.decimal(hardwareLength); t.append("), ")
+            if protocolType == EtherType.ipv4 { t.append("IPv4") } else { t.append("Unknown Protocol (0x"); t.hex(protocolType, width: 4); t.append(")") }
+            t.append(" (len "); t.decimal(protocolLength); t.append("), length "); t.decimal(max(0, length))
+            return
+        }
+        func hardware(_ at: Int, _ t: inout TextBuffer) {
+            for j in 0..<hln {
+                if j > 0 { t.append(":") }
+                t.hex(b.u8(at + j), width: 2)
+            }
+        }
+        func isZero(_ at: Int) -> Bool { (0..<hln).allSatisfy { b.u8(at + $0) == 0 } }
+        switch opcode {
+        case 1:
+            t.append("Request who-has "); t.ipv4(b.ipv4(tpa))
+            if !isZero(tha) { t.append(" ("); hardware(tha, &t); t.append(")") }
+            t.append(" tell "); t.ipv4(b.ipv4(spa))
+        case 2:
+            t.append("Reply "); t.ipv4(b.ipv4(spa)); t.append(" is-at "); hardware(sha, &t)
+        case 3:
+            t.append("Reverse Request who-is "); hardware(tha, &t); t.append(" tell "); hardware(sha, &t)
+        case 4:
+            t.append("Reverse Reply "); hardware(tha, &t); t.append(" at "); t.ipv4(b.ipv4(tpa))
+        case 8:
+            t.append("Inverse Request who-is "); hardware(tha, &t); t.append(" tell "); hardware(sha, &t)
+        case 9:
+            t.append("Inverse Reply "); hardware(sha, &t); t.append(" at "); t.ipv4(b.ipv4(spa))
+        default:
+            t.append("Unknown ("); t.decimal(opcode); t.append(")")
+        }
+        t.append(", length "); t.decimal(max(0, length))
+    }
+}

@@ -1,0 +1,44 @@
+import Capture
+import Foundation
+import Packets
+import Testing
+
+/// The shared real captures, by path relative to the package root (resolves in every worktree and CI).
+let sharedPcapDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("../shared/data/pcap").standardizedFileURL
+
+/// One frame of a capture file, copied out of libpcap's buffer.
+struct StoredFrame {
+    var seconds: Int64
+    var nanoseconds: Int32
+    var wireLength: Int
+    var bytes: [UInt8]
+
+    func decode(_ linkType: LinkType) -> Packet {
+        bytes.withUnsafeBytes { Packet(decoding: $0, linkType: linkType, wireLength: wireLength) }
+    }
+}
+
+/// Reads every frame of a capture file through libpcap.
+func readCapture(_ path: String, filter: String? = nil) throws -> (LinkType, [StoredFrame]) {
+    let capture = try OfflineCapture(path: path)
+    if let filter { try capture.setFilter(filter) }
+    var frames: [StoredFrame] = []
+    try capture.forEach { frame in
+        frames.append(StoredFrame(seconds: frame.seconds, nanoseconds: frame.nanoseconds, wireLength: frame.wireLength, bytes: Array(frame.bytes)))
+        return true
+    }
+    return (capture.linkType, frames)
+}
+
+/// Every pcap and pcapng file under a directory of the shared captures, sorted, as paths.
+func sharedCaptures(under sub: String = "") -> [String] {
+    let root = sharedPcapDirectory.appendingPathComponent(sub)
+    guard let walker = FileManager.default.enumerator(atPath: root.path) else { return [] }
+    var out: [String] = []
+    while let item = walker.nextObject() as? String {
+        if item.hasSuffix(".pcap") || item.hasSuffix(".pcapng") { out.append(root.appendingPathComponent(item).path) }
+    }
+    return out.sorted()
+}
