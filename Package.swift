@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMnl", "HopscopeModel", "Namespaces"], swiftSettings: strict),
         // Capture: live libpcap capture, mirrors, files, correlation. Offline reading (OfflineCapture*.swift) belongs to the packets area.
         .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
+        // Builds a Snapshot from the live machine (issue 7).
+        .target(name: "Collector", dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch"], swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
@@ -50,6 +52,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
+                "Collector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
