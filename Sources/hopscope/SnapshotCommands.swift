@@ -4,6 +4,7 @@ import Collector
 import Foundation
 import HopscopeModel
 import Namespaces
+import Netlink
 
 extension CommandGroups {
     static var snapshot: [any ParsableCommand.Type] { [SnapshotCommand.self] }
@@ -36,6 +37,38 @@ enum SnapshotFiles {
                 throw RuntimeError("\(path): \(error)")
             }
         }
+    }
+}
+
+/// Picks namespaces out of snapshots the way `-n` / `--all` pick them live.
+enum SnapshotSelection {
+    /// `.all`: every namespace of every snapshot; `.current`: the namespace each snapshot was
+    /// collected from; `.some`: by label, `ip netns` name or `net:[INODE]`, in any snapshot.
+    /// Throws `UnknownNamespaceError` for a selector that matches nothing.
+    static func inventory(_ selection: NamespaceSelection, from snapshots: [Snapshot]) throws -> NetworkInventory {
+        var out = NetworkInventory()
+        switch selection {
+        case .all:
+            for s in snapshots {
+                out.namespaces += s.network.namespaces
+                out.skipped += s.network.skipped
+            }
+        case .current:
+            for s in snapshots {
+                if let label = s.collectorNamespace, let ns = s.network.namespace(labelled: label) { out.namespaces.append(ns) }
+            }
+        case .some(let selectors):
+            for selector in selectors {
+                let found = snapshots.flatMap { s in s.network.namespaces.filter { matches($0.namespace, selector) } }
+                guard !found.isEmpty else { throw UnknownNamespaceError(selector: selector) }
+                out.namespaces += found
+            }
+        }
+        return out
+    }
+
+    static func matches(_ ns: NetworkNamespace, _ selector: String) -> Bool {
+        ns.label == selector || ns.names.contains(selector) || "net:[\(ns.inode)]" == selector
     }
 }
 
