@@ -35,6 +35,7 @@ let package = Package(
         .target(name: "OpenVSwitch", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
         // The graph of one or more snapshots, and the hop-by-hop walk of a packet through it (issue 7).
         .target(name: "Topology", dependencies: ["HopscopeModel", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
+        .target(name: "PathTrace", dependencies: ["HopscopeModel", "Topology", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -54,7 +55,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
-                "Collector", "Topology",
+                "Collector", "Topology", "PathTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -289,12 +289,16 @@ public struct Topology: Sendable {
         return both.count == 1 ? both.first : nil
     }
 
-    /// Node names: a namespace running Open vSwitch is that switch's node; a namespace whose
-    /// veth pairs lead to namespaces of exactly one node belongs to it (repeated until nothing
-    /// changes); the rest keep the snapshot's host name.
+    /// Node names: a namespace running Open vSwitch is that switch's node; a namespace plugged
+    /// into exactly one node by Neutron's devices (a veth whose node end is a Neutron port: a
+    /// tap, qr-, qg- or ns- device, or an OVS port with an iface-id) belongs to it, repeated until
+    /// nothing changes. The rest are their machine's host name, except on a machine that runs
+    /// several switches in their own namespaces (simulated nodes, as in the lab), where every
+    /// other namespace is a host of its own, named by its label.
     private mutating func nameNodes() {
         var assigned: [NamespaceID: String] = [:]
-        for sw in switches { if let ns = sw.namespace { assigned[ns] = sw.node } }
+        for sw in switches { if let ns = sw.namespace, !(namespaces[ns]?.inventory.namespace.isHost ?? true) { assigned[ns] = sw.node } }
+        for sw in switches { if let ns = sw.namespace, assigned[ns] == nil { assigned[ns] = sw.node } }
         var changed = true
         var rounds = 0
         while changed, rounds < 16 {
@@ -303,12 +307,21 @@ public struct Topology: Sendable {
             for id in namespaceOrder where assigned[id] == nil {
                 var peers = Set<String>()
                 for (iid, i) in interfaces where iid.namespace == id {
-                    if let p = i.vethPeer, let n = assigned[p.namespace] { peers.insert(n) }
+                    guard let p = i.vethPeer, let n = assigned[p.namespace], let peer = interfaces[p] else { continue }
+                    let neutron = peer.neutronPort != nil || peer.ovsPort.flatMap { port($0)?.interface.externalIDs["iface-id"] } != nil
+                    if neutron { peers.insert(n) }
                 }
                 if peers.count == 1 {
                     assigned[id] = peers.first!
                     changed = true
                 }
+            }
+        }
+        for (s, _) in snapshots.enumerated() {
+            let simulated = switches.filter { $0.snapshot == s && $0.namespace.map { !(namespaces[$0]?.inventory.namespace.isHost ?? true) } == true }.count >= 2
+            guard simulated else { continue }
+            for id in namespaceOrder where id.snapshot == s && assigned[id] == nil && !(namespaces[id]?.inventory.namespace.isHost ?? false) {
+                assigned[id] = id.label
             }
         }
         for (id, n) in assigned { namespaces[id]?.node = n }

@@ -105,7 +105,10 @@ public struct OpenFlowTrace: Sendable, Codable {
     }
 
     /// The matched flows and other decisive facts, in order, as evidence.
-    public var evidence: [Evidence] {
+    public var evidence: [Evidence] { Self.evidence(of: steps) }
+
+    /// Evidence for some steps of a trace (the path walk splits a trace by bridge).
+    public static func evidence(of steps: [TraceStep]) -> [Evidence] {
         steps.compactMap { s in
             switch s.kind {
             case .flow:
