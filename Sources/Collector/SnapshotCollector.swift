@@ -49,6 +49,7 @@ public enum SnapshotCollector {
         let inventory = try await withNetworkNamespace(.current) {
             try NetworkInventoryReader.read(selection, options: InventoryOptions(processes: true, sysctls: true))
         }
+        let labels = Set(inventory.namespaces.map(\.namespace.label))
         snapshot.network = inventory
         let ownInode = NamespaceDiscovery.inode(of: "/proc/self/ns/net")
         snapshot.collectorNamespace = inventory.namespaces.first { $0.namespace.inode == ownInode }?.namespace.label
@@ -58,6 +59,10 @@ public enum SnapshotCollector {
         for i in ovs.indices {
             let inode = ovs[i].instance.namespaceInode
             ovs[i].namespaceLabel = inventory.namespaces.first { $0.namespace.inode == inode }?.namespace.label
+        }
+        if selection != .all {
+            // Only the switches running in the namespaces read.
+            ovs = ovs.filter { $0.namespaceLabel.map(labels.contains) == true }
         }
         if options.openVSwitch && ovs.isEmpty { snapshot.warnings.append("no Open vSwitch found (no ovs-vswitchd or ovsdb-server process)") }
         snapshot.openVSwitch = ovs

@@ -17,8 +17,9 @@ public struct LabPlan: Codable, Sendable, Equatable {
     /// Instances a lab gets when no count is given: two, so that one has a floating IP and one
     /// reaches the outside only through the router's SNAT.
     public static let defaultInstanceCount = 2
-    /// Upper bound on instances (addresses .11 to .26 of the tenant subnet).
-    public static let maximumInstanceCount = 16
+    /// Upper bound on instances (addresses .11 to .74 of the tenant subnet); 50 are used by the
+    /// path benchmark (scripts/bench/path).
+    public static let maximumInstanceCount = 64
     /// Where lab state directories live unless a caller says otherwise.
     public static let defaultStateRoot = "/run/hopscope"
 

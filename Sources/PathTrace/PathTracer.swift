@@ -19,6 +19,15 @@ public final class PathTracer {
     var requestedSize = 84
     /// The instances of the topology, found once.
     lazy var instances: [Instance] = topology.instances
+    private var domains: [InterfaceID: Set<InterfaceID>] = [:]
+
+    /// The layer-2 domain of an interface, computed once per walk.
+    func linkLayerDomain(of iid: InterfaceID) -> Set<InterfaceID> {
+        if let d = domains[iid] { return d }
+        let d = topology.linkLayerDomain(of: iid)
+        for i in d where topology.interface(i)?.link.kind != .bridge || i == iid { domains[i] = d }
+        return d
+    }
 
     public init(topology: Topology) {
         self.topology = topology

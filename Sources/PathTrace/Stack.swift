@@ -63,7 +63,12 @@ extension PathTracer {
     /// of the interface in the snapshots that owns the address (what ARP would answer).
     func resolveNeighbour(_ inv: NamespaceInventory, ns: NamespaceID, device: String, nextHop: IPAddress) -> NeighbourResolution {
         let entries = inv.neighbors.filter { $0.address == nextHop && $0.interface == device }
-        let owners = (topology.addressOwners[nextHop] ?? []).filter { topology.interface($0)?.link.adminUp == true }
+        var owners = (topology.addressOwners[nextHop] ?? []).filter { topology.interface($0)?.link.adminUp == true }
+        if owners.count > 1, let dev = inv.link(named: device) {
+            // Only an owner linked to the device at layer 2 can answer its ARP.
+            let domain = linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index))
+            owners = owners.filter { domain.contains($0) }
+        }
         if let n = entries.first {
             let ev = Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: n.text)
             if n.state.isUsable, let mac = n.mac {

@@ -400,23 +400,28 @@ extension PathTracer {
         let decision = trace.decision
         var notes: [String] = []
         if !trace.learnedFlows.isEmpty { notes.append("learn() would add: " + trace.learnedFlows.joined(separator: "; ")) }
-        guard decision.isForward else {
-            // Every bridge the packet went through, in order, the last one with the drop or the unknown.
+        /// Every bridge the packet went through, in order, the last one with the drop or the unknown.
+        func stoppingHops(_ decision: Decision, _ summary: String, _ w: inout Walk) {
             let levels = bridgeLevels(trace, first: port.bridge).all
             for (n, level) in levels.enumerated() {
                 if let p = level.patch { addPatchHop(p, ns: ns, &w) }
                 let isLast = n == levels.count - 1
-                let summary = isLast ? (decision.isDrop ? (trace.dropCauses.last?.description ?? "dropped") : trace.unknownReasons.joined(separator: "; "))
-                    : "on through \(levels[n + 1].bridge)"
                 add(&w, ns: ns, device: level.bridge, role: "OVS bridge \(level.bridge)", state: DeviceState(ovs: n == 0 ? inPortText : "in_port patch"),
-                    decision: isLast ? decision : .forward(to: [levels[n + 1].bridge]), summary: summary,
+                    decision: isLast ? decision : .forward(to: [levels[n + 1].bridge]), summary: isLast ? summary : "on through \(levels[n + 1].bridge)",
                     evidence: OpenFlowTrace.evidence(of: level.steps), notes: isLast ? notes : [])
             }
             if levels.isEmpty {
-                add(&w, ns: ns, device: port.bridge, role: "OVS bridge \(port.bridge)", state: DeviceState(ovs: inPortText), decision: decision, summary: "\(decision)")
+                add(&w, ns: ns, device: port.bridge, role: "OVS bridge \(port.bridge)", state: DeviceState(ovs: inPortText), decision: decision, summary: summary)
             }
-            if case .unknown(let r) = decision { return .unknown(r) }
-            return .stopped(trace.dropCauses.last?.description ?? "dropped by \(port.bridge)")
+        }
+        guard decision.isForward else {
+            if case .unknown(let r) = decision {
+                stoppingHops(decision, trace.unknownReasons.joined(separator: "; "), &w)
+                return .unknown(r)
+            }
+            let why = trace.dropCauses.last?.description ?? "dropped by \(port.bridge)"
+            stoppingHops(decision, why, &w)
+            return .stopped(why)
         }
         // Each output is a branch with the bridges that led to it.
         let chains = bridgeLevels(trace, first: port.bridge).chains
@@ -438,7 +443,18 @@ extension PathTracer {
             let end = ovsOutput(out, switchIndex: port.instance, &bw)
             branches.append((bw, end))
         }
-        return choose(branches, into: &w)
+        var chosen = w
+        let end = choose(branches, into: &chosen)
+        if case .notForUs = end, let skipped = trace.skippedOutputs.last {
+            // No copy arrives and an output went nowhere: that is where the packet stops.
+            var stopped = w
+            stopped.otherBranches = chosen.otherBranches + branches.map { "flooded copy: \($0.1.text)" }
+            stoppingHops(.drop, skipped.description, &stopped)
+            w = stopped
+            return .stopped(skipped.description)
+        }
+        w = chosen
+        return end
     }
 
     /// A bridge the packet is in during a trace, with its own steps and the patch step that led there.

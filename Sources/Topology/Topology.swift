@@ -362,6 +362,34 @@ public struct Topology: Sendable {
         switches[si].ports.values.filter { $0.id.bridge == bridge }.sorted { ($0.ofport ?? 0) < ($1.ofport ?? 0) }
     }
 
+    /// The interfaces a frame sent on `start` can reach at layer 2, following real links only:
+    /// veth peers, Linux bridge ports, the ports of an OVS bridge (flows not consulted), patch
+    /// peers and tunnels to their remote ports. Used to tell which of several owners of an
+    /// address can answer ARP from `start`. Bounded: at most `limit` interfaces.
+    public func linkLayerDomain(of start: InterfaceID, limit: Int = 100_000) -> Set<InterfaceID> {
+        var seen: Set<InterfaceID> = [start]
+        var bridgesSeen = Set<OVSPortID>()
+        var queue = [start]
+        func visitBridge(_ instance: Int, _ bridge: String) {
+            for p in switches[instance].ports.values where p.id.bridge == bridge {
+                guard bridgesSeen.insert(p.id).inserted else { continue }
+                if let d = portDevices[p.id], seen.insert(d).inserted { queue.append(d) }
+                if let peer = p.patchPeer { visitBridge(peer.instance, peer.bridge) }
+                if let remote = p.tunnel?.remotePort { visitBridge(remote.instance, remote.bridge) }
+            }
+        }
+        while let i = queue.popLast(), seen.count < limit {
+            guard let node = interfaces[i] else { continue }
+            if let p = node.vethPeer, seen.insert(p).inserted { queue.append(p) }
+            if let b = node.bridgeMaster, seen.insert(b).inserted { queue.append(b) }
+            if node.link.kind == .bridge {
+                for (other, o) in interfaces where o.bridgeMaster == i && seen.insert(other).inserted { queue.append(other) }
+            }
+            if let port = node.ovsPort { visitBridge(port.instance, port.bridge) }
+        }
+        return seen
+    }
+
     /// Every warning of the graph, each prefixed with where it is.
     public var allWarnings: [String] {
         var out = warnings

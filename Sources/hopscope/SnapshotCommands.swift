@@ -97,6 +97,11 @@ struct SnapshotCommand: AsyncParsableCommand {
     @Option(name: .long, help: "External commands run at the same time (default: twice the cores, at least 4).")
     var jobs: Int?
 
+    @Option(name: .customLong("netns-prefix"), help: ArgumentHelp(
+        "Only the named namespaces whose name starts with PREFIX (and the switches running in them), e.g. a lab's.",
+        valueName: "PREFIX"))
+    var namespacePrefix: String?
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
@@ -106,6 +111,13 @@ struct SnapshotCommand: AsyncParsableCommand {
             var options = CollectorOptions()
             options.collectorName = "hopscope \(Hopscope.configuration.version)"
             if let jobs { options.maxParallelCommands = jobs }
+            if let namespacePrefix {
+                let names = NamespaceDiscovery.discover(includeProcesses: false).namespaces.flatMap(\.namespace.names)
+                    .filter { $0.hasPrefix(namespacePrefix) }
+                guard !names.isEmpty else { throw RuntimeError("no named namespace starts with \(namespacePrefix) (see `ip netns`)") }
+                options.namespaces = .some(names.sorted())
+                options.libvirt = false
+            }
             let snapshot: Snapshot
             do { snapshot = try await SnapshotCollector.collect(options) } catch let e as MissingCapabilityError {
                 throw RuntimeError("\(e) (run hopscope snapshot as root)")
