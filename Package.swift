@@ -36,6 +36,8 @@ let package = Package(
         // The graph of one or more snapshots, and the hop-by-hop walk of a packet through it (issue 7).
         .target(name: "Topology", dependencies: ["HopscopeModel", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
         .target(name: "PathTrace", dependencies: ["HopscopeModel", "Topology", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
+        // Checks on the walks (findings with evidence and advice), the diagnose planner and ranking (issue 8).
+        .target(name: "Diagnosis", dependencies: ["HopscopeModel", "Topology", "PathTrace", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
