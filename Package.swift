@@ -79,6 +79,9 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
+        // Walks on lab snapshots recorded by scripts/record-snapshots (and edited copies of them).
+        .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
