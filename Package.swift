@@ -51,7 +51,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
-        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
+        .testTarget(
+            name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"],
+            exclude: ["Fixtures"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",

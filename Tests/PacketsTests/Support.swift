@@ -32,6 +32,22 @@ func readCapture(_ path: String, filter: String? = nil) throws -> (LinkType, [St
     return (capture.linkType, frames)
 }
 
+/// Reads the frames libpcap delivers before it stops; returns the error it stopped with, if any
+/// (libpcap refuses pcapng files whose interfaces differ in link type, part-way through).
+func readCaptureUntilError(_ path: String) throws -> (LinkType, [StoredFrame], OfflineCaptureError?) {
+    let capture = try OfflineCapture(path: path)
+    var frames: [StoredFrame] = []
+    do {
+        try capture.forEach { frame in
+            frames.append(StoredFrame(seconds: frame.seconds, nanoseconds: frame.nanoseconds, wireLength: frame.wireLength, bytes: Array(frame.bytes)))
+            return true
+        }
+    } catch let error as OfflineCaptureError {
+        return (capture.linkType, frames, error)
+    }
+    return (capture.linkType, frames, nil)
+}
+
 /// Every pcap and pcapng file under a directory of the shared captures, sorted, as paths.
 func sharedCaptures(under sub: String = "") -> [String] {
     let root = sharedPcapDirectory.appendingPathComponent(sub)

@@ -197,9 +197,15 @@ extension Packet {
                 if h.hasMagicCookie { d.dhcpOptions = attempt { () throws(DecodeError) in try DHCPOption.all(in: b, of: h) } }
             case .dns(let h):
                 d.questions = attempt { () throws(DecodeError) in try h.questions(in: b) }
-                d.answers = attempt { () throws(DecodeError) in try h.records(.answer, in: b) }
-                d.authorities = attempt { () throws(DecodeError) in try h.records(.authority, in: b) }
-                d.additionals = attempt { () throws(DecodeError) in try h.records(.additional, in: b) }
+                for section in DNSSection.allCases {
+                    let (records, error) = h.readableRecords(section, in: b)
+                    if let error, issue == nil { issue = error }
+                    switch section {
+                    case .answer: d.answers = records
+                    case .authority: d.authorities = records
+                    case .additional: d.additionals = records
+                    }
+                }
             case .payload(let p):
                 let end = min(p.offset + min(p.length, 64), b.count)
                 if p.offset < end { d.data = b.hexString(p.offset..<end, separator: "") }

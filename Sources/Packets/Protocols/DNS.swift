@@ -147,6 +147,14 @@ public struct DNSMessage: Hashable, Sendable, BitwiseCopyable, Codable {
 
     /// The resource records of one section.
     public func records(_ section: DNSSection, in b: UnsafeRawBufferPointer) throws(DecodeError) -> [DNSResourceRecord] {
+        let (records, error) = readableRecords(section, in: b)
+        if let error { throw error }
+        return records
+    }
+
+    /// The records of one section up to the first broken one, and the error that stopped the
+    /// reading (a cut-short message still shows what it carried, as tshark does).
+    public func readableRecords(_ section: DNSSection, in b: UnsafeRawBufferPointer) -> ([DNSResourceRecord], DecodeError?) {
         let (start, count): (Int, UInt16) = switch section {
         case .answer: (answersOffset, ancount)
         case .authority: (authorityOffset, nscount)
@@ -156,11 +164,15 @@ public struct DNSMessage: Hashable, Sendable, BitwiseCopyable, Codable {
         var cursor = start
         for _ in 0..<count {
             guard cursor < message.end else { break }
-            let (record, next) = try DNSResourceRecord.read(b, at: cursor, message: message)
-            out.append(record)
-            cursor = next
+            do {
+                let (record, next) = try DNSResourceRecord.read(b, at: cursor, message: message)
+                out.append(record)
+                cursor = next
+            } catch {
+                return (out, error)
+            }
         }
-        return out
+        return (out, nil)
     }
 }
 

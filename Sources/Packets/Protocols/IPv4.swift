@@ -75,7 +75,7 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable, Codable {
                                 identification: b.u16(start + 4), flags: UInt8(flagsFragment >> 13),
                                 fragmentOffset: flagsFragment & 0x1FFF, timeToLive: b.u8(start + 8), protocol: b.u8(start + 9),
                                 headerChecksum: b.u16(start + 10), source: b.ipv4(start + 12), destination: b.ipv4(start + 16),
-                                options: ByteRange(offset: start + minimumLength, count: headerLength - minimumLength),
+                                options: ByteRange(offset: start + minimumLength, count: min(headerLength, captured) - minimumLength),
                                 payload: .empty)
         guard captured >= headerLength else {
             _ = packet.push(.ipv4(header))
@@ -143,13 +143,14 @@ public struct IPv4Option: Hashable, Sendable, Codable {
 
     static func validate(_ b: UnsafeRawBufferPointer, _ range: ByteRange) -> DecodeError? {
         var i = range.offset
-        while i < range.end {
+        let rangeEnd = min(range.end, b.count)
+        while i < rangeEnd {
             let type = b.u8(i)
             if type == 0 { return nil }
             if type == 1 { i += 1; continue }
-            guard i + 1 < range.end else { return .malformed(.ipv4, at: i, .badOptionLength) }
+            guard i + 1 < rangeEnd else { return .malformed(.ipv4, at: i, .badOptionLength) }
             let length = Int(b.u8(i + 1))
-            guard length >= 2, i + length <= range.end else { return .malformed(.ipv4, at: i, .badOptionLength, value: length) }
+            guard length >= 2, i + length <= rangeEnd else { return .malformed(.ipv4, at: i, .badOptionLength, value: length) }
             i += length
         }
         return nil
