@@ -48,6 +48,9 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Benchmark driver for the decoders (scripts/bench/packets.sh builds it -c release).
+        .executableTarget(name: "PacketsBench", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
+
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),

@@ -22,19 +22,23 @@ extension Packet {
     /// Appends the one-line summary (no newline) to `text`. Allocates nothing once `text` has grown
     /// to a line's size.
     public func writeSummary(in frame: UnsafeRawBufferPointer, to text: inout TextBuffer, options: SummaryOptions = SummaryOptions()) {
-        let writer = SummaryWriter(packet: self, b: frame, options: options)
-        writer.write(from: 0, end: wireLength, to: &text)
+        // The writer reads the packet through a pointer: passing the 2 KB value from call to call
+        // would copy it each time.
+        withUnsafePointer(to: self) { packet in
+            let writer = SummaryWriter(pointer: packet, b: frame, options: options)
+            writer.write(from: 0, end: wireLength, to: &text)
+        }
         if let issue {
             switch issue.kind {
             case .truncated:
                 text.append(" [|")
-                text.append(issue.layer.rawValue)
+                text.append(contentsOf: issue.layer.rawValue)
                 text.append("]")
             case .malformed:
                 text.append(" [malformed ")
-                text.append(issue.layer.rawValue)
+                text.append(contentsOf: issue.layer.rawValue)
                 text.append(": ")
-                text.append(issue.reason.rawValue)
+                text.append(contentsOf: issue.reason.rawValue)
                 text.append("]")
             }
         }
@@ -44,30 +48,30 @@ extension Packet {
 /// Walks the layers and writes each one's part of the line. Each protocol's words live in its
 /// own file (`summarize`); this type only sequences them.
 struct SummaryWriter {
-    let packet: Packet
+    let pointer: UnsafePointer<Packet>
     let b: UnsafeRawBufferPointer
+    @inline(__always) var packet: Packet { unsafeAddress { pointer } }
     let options: SummaryOptions
 
-    var layers: LayerStack { packet.layers }
 
     /// Writes layers from index `i` on. `end` is where the enclosing datagram ends according to
     /// its headers (the wire length for the link layer), which is what tcpdump's lengths count.
     func write(from i: Int, end: Int, to t: inout TextBuffer, afterLinkHeader: Bool = false) {
-        guard i < layers.count else { return }
-        switch layers[i] {
+        guard i < packet.layers.count else { return }
+        switch packet.layers[i] {
         case .ethernet(let h):
             if options.linkHeaders {
                 t.mac(h.source); t.append(" > "); t.mac(h.destination)
                 if h.isLength {
                     t.append(", 802.3, length "); t.decimal(max(0, end - h.offset))
-                    if i + 1 < layers.count { t.append(": ") }
+                    if i + 1 < packet.layers.count { t.append(": ") }
                     write(from: i + 1, end: end, to: &t)
                     return
                 }
                 t.append(", ethertype "); EtherTypeName.write(h.etherType, to: &t)
                 t.append(", length "); t.decimal(max(0, end - h.offset)); t.append(": ")
                 write(from: i + 1, end: end, to: &t, afterLinkHeader: true)
-            } else if i + 1 >= layers.count || isPayload(i + 1) {
+            } else if i + 1 >= packet.layers.count || isPayload(i + 1) {
                 if h.isLength {
                     t.append("802.3, length "); t.decimal(max(0, end - h.offset - EthernetHeader.length))
                 } else {
@@ -83,23 +87,23 @@ struct SummaryWriter {
                 if v.dropEligible { t.append(", DEI") }
                 t.append(", ethertype "); EtherTypeName.write(v.etherType, to: &t); t.append(", ")
                 write(from: i + 1, end: end, to: &t, afterLinkHeader: true)
-            } else if i + 1 >= layers.count || isPayload(i + 1) {
+            } else if i + 1 >= packet.layers.count || isPayload(i + 1) {
                 t.append("vlan "); t.decimal(v.vlanID); t.append(", ethertype "); EtherTypeName.write(v.etherType, to: &t)
             } else {
                 write(from: i + 1, end: end, to: &t)
             }
         case .linuxSLL(let h):
-            if options.linkHeaders { t.append(LinuxPacketType(rawValue: h.packetType)?.tcpdumpName ?? "?"); t.append(" ") }
+            if options.linkHeaders { t.append(contentsOf: LinuxPacketType(rawValue: h.packetType)?.tcpdumpName ?? "?"); t.append(" ") }
             if options.linkHeaders, let mac = h.sourceMAC { t.mac(mac); t.append(" ethertype "); EtherTypeName.write(h.protocolType, to: &t); t.append(", ") }
             write(from: i + 1, end: end, to: &t)
         case .linuxSLL2(let h):
             t.append("ifindex "); t.decimal(h.interfaceIndex); t.append(" ")
-            t.append(LinuxPacketType(rawValue: UInt16(h.packetType))?.tcpdumpName ?? "?"); t.append(" ")
+            t.append(contentsOf: LinuxPacketType(rawValue: UInt16(h.packetType))?.tcpdumpName ?? "?"); t.append(" ")
             if options.linkHeaders, let mac = h.sourceMAC { t.mac(mac); t.append(" ethertype "); EtherTypeName.write(h.protocolType, to: &t); t.append(", ") }
             write(from: i + 1, end: end, to: &t)
         case .nullLoopback(let h):
             if options.linkHeaders { t.append("AF "); t.decimal(h.family); t.append(": ") }
-            if i + 1 >= layers.count || isPayload(i + 1) { t.append("loopback family "); t.decimal(h.family) }
+            if i + 1 >= packet.layers.count || isPayload(i + 1) { t.append("loopback family "); t.decimal(h.family) }
             write(from: i + 1, end: end, to: &t)
         case .arp(let arp):
             arp.summarize(b, length: end - arp.offset, to: &t)
@@ -114,8 +118,8 @@ struct SummaryWriter {
 
     /// Writes what follows an IP header's addresses (`: ` already written).
     func writeTransport(from i: Int, end: Int, to t: inout TextBuffer) {
-        guard i < layers.count else { return }
-        switch layers[i] {
+        guard i < packet.layers.count else { return }
+        switch packet.layers[i] {
         case .icmp(let h): h.summarize(writer: self, length: end - h.offset, to: &t)
         case .icmpv6(let h): h.summarize(length: end - h.offset, to: &t)
         case .udp(let u): u.summarize(writer: self, index: i, to: &t)
@@ -128,13 +132,13 @@ struct SummaryWriter {
     }
 
     func isPayload(_ i: Int) -> Bool {
-        if case .payload = layers[i] { return true }
+        if case .payload = packet.layers[i] { return true }
         return false
     }
 
     /// Writes the inner packet of a tunnel (`: ` and its layers) if one was decoded.
     func writeInner(from i: Int, end: Int, to t: inout TextBuffer) {
-        guard i < layers.count, !isPayload(i) else { return }
+        guard i < packet.layers.count, !isPayload(i) else { return }
         t.append(": ")
         write(from: i, end: end, to: &t)
     }

@@ -196,7 +196,14 @@ public enum DNSRecordType {
     public static let dname: UInt16 = 39
 
     public static func mnemonic(_ type: UInt16) -> String {
-        switch type {
+        let text = TextBuffer(capacity: 16)
+        write(type, to: text)
+        return text.string
+    }
+
+    /// Writes the mnemonic (`A`, `AAAA`, `Type65280`) without building a String.
+    static func write(_ type: UInt16, to t: TextBuffer) {
+        let name: StaticString = switch type {
         case 1: "A"
         case 2: "NS"
         case 5: "CNAME"
@@ -225,7 +232,13 @@ public enum DNSRecordType {
         case 255: "ANY"
         case 256: "URI"
         case 257: "CAA"
-        default: "Type\(type)"
+        default: ""
+        }
+        if name.utf8CodeUnitCount == 0 {
+            t.append("Type")
+            t.decimal(type)
+        } else {
+            t.append(name)
         }
     }
 }
@@ -431,7 +444,7 @@ extension DNSMessage {
         t.decimal(id)
         t.append(Self.opcodeNames[Int(opcode)])
         if isResponse {
-            if extendedRcode != 0 { t.append(" "); t.append(DNSResponseCode.name(extendedRcode)) }
+            if extendedRcode != 0 { t.append(" "); t.append(contentsOf: DNSResponseCode.name(extendedRcode)) }
             if aa { t.append("*") }
             if !ra { t.append("-") }
             if tc { t.append("|") }
@@ -463,7 +476,7 @@ extension DNSMessage {
             var n = 0
             while n < qdcount, cursor < message.end {
                 guard case .success(let after) = DNSName.skip(b, at: cursor, message: message), after + 4 <= message.end else { break }
-                t.append(" "); t.append(DNSRecordType.mnemonic(b.u16(after)))
+                t.append(" "); DNSRecordType.write(b.u16(after), to: t)
                 let qclass = b.u16(after + 2)
                 if qclass != 1 { t.append(" "); DNSClassName.write(qclass, to: &t) }
                 t.append("? ")
@@ -482,7 +495,7 @@ extension DNSMessage {
         let data = fixed + 10, end = data + rdlength
         guard end <= message.end else { return nil }
         if rclass != 1 && type != DNSRecordType.opt { t.append(" "); DNSClassName.write(rclass, to: &t) }
-        t.append(" "); t.append(DNSRecordType.mnemonic(type))
+        t.append(" "); DNSRecordType.write(type, to: t)
         switch type {
         case DNSRecordType.a where rdlength == 4:
             t.append(" "); t.ipv4(b.ipv4(data))
@@ -514,6 +527,23 @@ extension DNSMessage {
     }
 }
 
+extension TextBuffer {
+    /// One label byte escaped as `DNSName.appendEscaped` does, written in place.
+    func appendEscapedLabelByte(_ c: UInt8) {
+        if c == UInt8(ascii: ".") || c == UInt8(ascii: "\\") {
+            byte(UInt8(ascii: "\\"))
+            byte(c)
+        } else if c > 0x20 && c < 0x7F {
+            byte(c)
+        } else {
+            byte(UInt8(ascii: "\\"))
+            byte(UInt8(ascii: "0") + c / 100)
+            byte(UInt8(ascii: "0") + (c / 10) % 10)
+            byte(UInt8(ascii: "0") + c % 10)
+        }
+    }
+}
+
 /// QCLASS/CLASS names as tcpdump prints them.
 enum DNSClassName {
     static func write(_ rclass: UInt16, to t: inout TextBuffer) {
@@ -540,7 +570,7 @@ extension DNSName {
                 i = message.offset + Int(b.u16(i) & 0x3FFF)
                 continue
             }
-            for j in (i + 1)..<(i + 1 + Int(byte)) { appendEscaped(b.u8(j), to: &t.bytes) }
+            for j in (i + 1)..<(i + 1 + Int(byte)) { t.appendEscapedLabelByte(b.u8(j)) }
             t.byte(UInt8(ascii: "."))
             wrote = true
             i += 1 + Int(byte)

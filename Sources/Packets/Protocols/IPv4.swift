@@ -201,10 +201,10 @@ extension IPv4Header {
     func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
         if !omitPrefix { t.append("IP ") }
         let end = totalLength == 0 ? payload.end : offset + Int(totalLength)
-        let hasNext = i + 1 < w.layers.count
+        let hasNext = i + 1 < w.packet.layers.count
         var sourcePort: UInt16?, destinationPort: UInt16?
         if hasNext {
-            switch w.layers[i + 1] {
+            switch w.packet.layers[i + 1] {
             case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
             case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
             default: break

@@ -245,10 +245,10 @@ extension IPv6Header {
     func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
         if !omitPrefix { t.append("IP6 ") }
         let end = payloadLength == 0 ? payload.end : payload.offset + Int(payloadLength)
-        let hasNext = i + 1 < w.layers.count
+        let hasNext = i + 1 < w.packet.layers.count
         var sourcePort: UInt16?, destinationPort: UInt16?
         if hasNext {
-            switch w.layers[i + 1] {
+            switch w.packet.layers[i + 1] {
             case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
             case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
             default: break
@@ -287,7 +287,7 @@ extension IPv6ExtensionHeader {
         default: break
         }
         let next = i + 1
-        guard next < w.layers.count else { return }
+        guard next < w.packet.layers.count else { return }
         if w.isPayload(next) {
             t.append("ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - offset - length))
             return

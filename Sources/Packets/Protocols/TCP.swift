@@ -174,7 +174,7 @@ extension TCPHeader {
     /// with absolute sequence numbers (tcpdump `-S`): a stateless decode has no connection to be
     /// relative to, and absolute numbers are what match across hops.
     func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: inout TextBuffer) {
-        if i > 0, case .ipv6Extension = w.layers[i - 1] {
+        if i > 0, case .ipv6Extension = w.packet.layers[i - 1] {
             t.decimal(sourcePort); t.append(" > "); t.decimal(destinationPort); t.append(": ")
         }
         let length = max(0, length)
@@ -202,7 +202,7 @@ extension TCPHeader {
             t.append("]")
         }
         t.append(", length "); t.decimal(length)
-        if i + 1 < w.layers.count, case .dns(let m) = w.layers[i + 1] {
+        if i + 1 < w.packet.layers.count, case .dns(let m) = w.packet.layers[i + 1] {
             t.append(" ")
             m.summarize(writer: w, to: &t)
         }
