@@ -35,6 +35,8 @@ let package = Package(
             "CShims", "HopscopeModel",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
+        // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
+        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // Capture: libpcap handles. Offline reading (OfflineCapture*.swift) belongs to the packets area.
         .target(name: "Capture", dependencies: ["CPcap", "HopscopeModel", "Packets"], swiftSettings: strict),
@@ -43,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Packets", "Capture",
+                "HopscopeModel", "Namespaces", "Packets", "Capture", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -57,10 +59,11 @@ let package = Package(
         .testTarget(
             name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"],
             exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces"],
+            dependencies: ["HopscopeModel", "Namespaces", "Lab"],
             swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 #include <sched.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include "CShims.h"
 
@@ -8,3 +9,4 @@ int hs_clone_newnet(void) { return CLONE_NEWNET; }
 int hs_clone_newns(void) { return CLONE_NEWNS; }
 int hs_clone_fs(void) { return CLONE_FS; }
 pid_t hs_gettid(void) { return gettid(); }
+int hs_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

@@ -14,4 +14,6 @@ int hs_clone_newns(void);
 int hs_clone_fs(void);
 /// gettid(2) is only declared under _GNU_SOURCE.
 pid_t hs_gettid(void);
+/// prctl(2) is variadic, which Swift cannot call: makes this process a child subreaper.
+int hs_set_child_subreaper(void);
 #endif
