@@ -92,7 +92,7 @@ print("\(mode) \(packets) \(String(format: "%.4f", seconds)) \(checksum & 1)")
 
 /// Writes a classic pcap (microseconds, Ethernet) of a repeating mix: ICMP echo request and reply,
 /// TCP SYN (with options) and data, DNS query and response, DHCP discover and offer, ARP request
-/// and reply, and VXLAN-encapsulated ICMP, with many distinct hosts (a 2^20 address pool, random
+/// and reply, and VXLAN-encapsulated ICMP, with many distinct hosts (65,536 addresses in 10.0.0.0/16, random
 /// ports) or few (4 hosts).
 struct MixedCaptureGenerator {
     var manyHosts: Bool
@@ -101,7 +101,7 @@ struct MixedCaptureGenerator {
     init(manyHosts: Bool) { self.manyHosts = manyHosts }
 
     mutating func host() -> UInt32 {
-        manyHosts ? 0x0A00_0000 | UInt32(truncatingIfNeeded: random.next() & 0xF_FFFF) : 0xC000_0201 + UInt32(random.next() & 3)
+        manyHosts ? 0x0A00_0000 | UInt32(truncatingIfNeeded: random.next() & 0xFFFF) : 0xC000_0201 + UInt32(random.next() & 3)
     }
 
     mutating func write(to path: String, count: Int) throws {

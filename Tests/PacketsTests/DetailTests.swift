@@ -30,7 +30,7 @@ import Testing
         let options = try #require(dhcp.dhcpOptions)
         #expect(options.first { $0.code == DHCPOption.Code.serverIdentifier }?.addresses == [IPv4Address("192.168.0.1")!])
         #expect(options.first { $0.code == DHCPOption.Code.ipAddressLeaseTime }?.number == 3600)
-        #expect(options.first { $0.code == DHCPOption.Code.router }?.addresses == [IPv4Address("192.168.0.1")!])
+        #expect(options.first { $0.code == DHCPOption.Code.renewalTime }?.number == 1800)
         #expect(options.first { $0.code == DHCPOption.Code.subnetMask }?.addresses == [IPv4Address("255.255.255.0")!])
         // Encoded with the layer name next to the header's own fields.
         let json = try #require(String(data: JSONEncoder().encode(dhcp), encoding: .utf8))

@@ -19,7 +19,7 @@ import Testing
         #expect(outer.source == IPAddress("10.0.0.11") && outer.destination == IPAddress("203.0.113.1"))
         #expect(outer.ipProtocol == 1 && outer.ipIdentification == 0x4321 && outer.ttl == 64)
         #expect(outer.icmpType == 8 && outer.icmpIdentifier == 7 && outer.icmpSequence == 3)
-        #expect(outer.payloadLength == 64)
+        #expect(outer.payloadLength == 56, "the echo data after the 8-byte ICMP header")
         #expect(outer.payloadDigest != nil)
     }
 

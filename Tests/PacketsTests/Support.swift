@@ -8,6 +8,16 @@ let sharedPcapDirectory = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("../shared/data/pcap").standardizedFileURL
 
+/// The lab's reference captures (recorded by scripts/record-captures from a healthy lab).
+let labCaptureDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("captures").standardizedFileURL
+
+func labCaptures() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: labCaptureDirectory.path)) ?? []
+    return names.filter { $0.hasSuffix(".pcap") }.sorted().map { labCaptureDirectory.appendingPathComponent($0).path }
+}
+
 /// One frame of a capture file, copied out of libpcap's buffer.
 struct StoredFrame {
     var seconds: Int64

@@ -217,7 +217,9 @@ import Testing
 
     /// Compares one capture; returns (fields compared per protocol, mismatches).
     static func compare(capture path: String) throws -> ([String: Int], [Mismatch]) {
-        let rel = String(path.dropFirst(sharedPcapDirectory.path.count + 1))
+        let rel = path.hasPrefix(labCaptureDirectory.path)
+            ? "lab/" + URL(fileURLWithPath: path).lastPathComponent
+            : String(path.dropFirst(sharedPcapDirectory.path.count + 1))
         let fixtureURL = fixtures.appendingPathComponent(rel + ".json")
         guard let data = try? Data(contentsOf: fixtureURL) else { return ([:], []) }
         let fixture = try JSONDecoder().decode(Fixture.self, from: data)
@@ -249,7 +251,7 @@ import Testing
     @Test func everyFieldMatchesTshark() throws {
         var compared: [String: Int] = [:]
         var mismatches: [Mismatch] = []
-        for path in sharedCaptures() {
+        for path in sharedCaptures() + labCaptures() {
             let (c, m) = try Self.compare(capture: path)
             compared.merge(c, uniquingKeysWith: +)
             mismatches += m

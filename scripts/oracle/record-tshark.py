@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Records tshark's decode of the shared captures as slim JSON fixtures for the Packets tests.
 
-For every capture under ../shared/data/pcap (first 200 packets each), runs
+For every capture under ../shared/data/pcap and the lab's captures/ (first 200 packets each), runs
 `tshark -T json --no-duplicate-keys` with reassembly off and raw sequence numbers, keeps the
 fields of the protocols Hopscope decodes (eth, ieee8021ad, vlan, sll, arp, ip, ipv6, icmp, icmpv6, udp, tcp,
 dhcp, dns, vxlan, gre, geneve), and writes Tests/PacketsTests/Fixtures/tshark/<path>.json:
@@ -74,9 +74,21 @@ def record(path):
     return packets
 
 
+LAB = os.path.join(ROOT, "captures")
+
+
 def main():
     version = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     count = 0
+    # The lab's reference captures (captures/*.pcap) go to Fixtures/tshark/lab/.
+    for name in sorted(os.listdir(LAB)) if os.path.isdir(LAB) else []:
+        if name.endswith(".pcap") and (len(sys.argv) == 1 or any(part in name for part in sys.argv[1:])):
+            packets = record(os.path.join(LAB, name))
+            if packets is not None:
+                os.makedirs(os.path.join(OUT, "lab"), exist_ok=True)
+                with open(os.path.join(OUT, "lab", name + ".json"), "w") as f:
+                    json.dump({"tshark": version, "packets": packets}, f, separators=(",", ":"), sort_keys=True)
+                count += 1
     for directory, _, files in sorted(os.walk(SHARED)):
         for name in sorted(files):
             if not (name.endswith(".pcap") or name.endswith(".pcapng")):

@@ -90,6 +90,11 @@ public struct PacketIdentities: Hashable, Sendable, BitwiseCopyable, Codable {
         public var kind: ProtocolID
         /// VXLAN or Geneve VNI, or GRE key.
         public var id: UInt32?
+
+        public init(kind: ProtocolID, id: UInt32?) {
+            self.kind = kind
+            self.id = id
+        }
     }
 }
 
