@@ -131,6 +131,27 @@ struct SummaryWriter {
         }
     }
 
+    /// Writes `src[.port] > dst[.port]:` for an IP header at `i`, with the ports of a TCP or UDP
+    /// header right after it (tcpdump's form). Returns whether a further layer follows.
+    func writeAddresses(of i: Int, source: IPAddress, destination: IPAddress, to t: inout TextBuffer) -> Bool {
+        let hasNext = i + 1 < packet.layers.count
+        var sourcePort: UInt16?, destinationPort: UInt16?
+        if hasNext {
+            switch packet.layers[i + 1] {
+            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            default: break
+            }
+        }
+        t.ip(source)
+        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
+        t.append(" > ")
+        t.ip(destination)
+        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
+        t.append(":")
+        return hasNext
+    }
+
     func isPayload(_ i: Int) -> Bool {
         if case .payload = packet.layers[i] { return true }
         return false
@@ -146,20 +167,26 @@ struct SummaryWriter {
 
 /// tcpdump's names for EtherTypes in `-e` output: `IPv4 (0x0800)`.
 enum EtherTypeName {
-    static func write(_ type: UInt16, to t: inout TextBuffer) {
+    /// tcpdump's name for an EtherType, or nil when it has none.
+    static func name(_ type: UInt16) -> StaticString? {
         switch type {
-        case EtherType.ipv4: t.append("IPv4")
-        case EtherType.ipv6: t.append("IPv6")
-        case EtherType.arp: t.append("ARP")
-        case EtherType.vlan: t.append("802.1Q")
-        case EtherType.qinq: t.append("802.1Q-QinQ")
-        case EtherType.qinqLegacy: t.append("802.1Q-9100")
-        case 0x8035: t.append("Reverse ARP")
-        case 0x88CC: t.append("LLDP")
-        case 0x8847: t.append("MPLS unicast")
-        case 0x8864: t.append("PPPoE S")
-        default: t.append("Unknown")
+        case EtherType.ipv4: "IPv4"
+        case EtherType.ipv6: "IPv6"
+        case EtherType.arp: "ARP"
+        case EtherType.vlan: "802.1Q"
+        case EtherType.qinq: "802.1Q-QinQ"
+        case EtherType.qinqLegacy: "802.1Q-9100"
+        case 0x9200: "802.1Q-9200"
+        case 0x8035: "Reverse ARP"
+        case 0x88CC: "LLDP"
+        case 0x8847: "MPLS unicast"
+        case 0x8864: "PPPoE S"
+        default: nil
         }
+    }
+
+    static func write(_ type: UInt16, to t: inout TextBuffer) {
+        t.append(name(type) ?? "Unknown")
         t.append(" (0x"); t.hex(type, width: 4); t.append(")")
     }
 }

@@ -79,15 +79,8 @@ extension ARPPacket {
             default: t.append("Unknown Hardware ("); t.decimal(hardwareType); t.append(")")
             }
             t.append(" (len "); t.decimal(hardwareLength); t.append("), ")
-            switch protocolType {
-            case EtherType.ipv4: t.append("IPv4")
-            case EtherType.ipv6: t.append("IPv6")
-            case EtherType.arp: t.append("ARP")
-            case EtherType.vlan: t.append("802.1Q")
-            case EtherType.qinq: t.append("802.1Q-QinQ")
-            case EtherType.qinqLegacy: t.append("802.1Q-9100")
-            case 0x9200: t.append("802.1Q-9200")
-            default: t.append("Unknown Protocol (0x"); t.hex(protocolType, width: 4); t.append(")")
+            if let name = EtherTypeName.name(protocolType) { t.append(name) } else {
+                t.append("Unknown Protocol (0x"); t.hex(protocolType, width: 4); t.append(")")
             }
             t.append(" (len "); t.decimal(protocolLength); t.append("), length "); t.decimal(max(0, length))
             return

@@ -399,37 +399,9 @@ enum DNSName {
         case .failure(let error): throw error
         case .success(let n): next = n
         }
-        var text: [UInt8] = []
-        var i = offset
-        while true {
-            let byte = b.u8(i)
-            if byte == 0 { break }
-            if byte & 0xC0 == 0xC0 {
-                i = message.offset + Int(b.u16(i) & 0x3FFF)
-                continue
-            }
-            for j in (i + 1)..<(i + 1 + Int(byte)) { appendEscaped(b.u8(j), to: &text) }
-            text.append(UInt8(ascii: "."))
-            i += 1 + Int(byte)
-        }
-        if text.isEmpty { text.append(UInt8(ascii: ".")) }
-        return (String(decoding: text, as: UTF8.self), next)
-    }
-
-    /// RFC 1035 master-file escaping, as tcpdump prints it: `\.` and `\\`, `\DDD` for bytes that
-    /// are not printable ASCII.
-    static func appendEscaped(_ c: UInt8, to text: inout [UInt8]) {
-        if c == UInt8(ascii: ".") || c == UInt8(ascii: "\\") {
-            text.append(UInt8(ascii: "\\"))
-            text.append(c)
-        } else if c > 0x20 && c < 0x7F {
-            text.append(c)
-        } else {
-            text.append(UInt8(ascii: "\\"))
-            text.append(UInt8(ascii: "0") + c / 100)
-            text.append(UInt8(ascii: "0") + (c / 10) % 10)
-            text.append(UInt8(ascii: "0") + c % 10)
-        }
+        var text = TextBuffer(capacity: 64)
+        write(b, at: offset, message: message, to: &text)
+        return (text.string, next)
     }
 }
 
@@ -528,7 +500,8 @@ extension DNSMessage {
 }
 
 extension TextBuffer {
-    /// One label byte escaped as `DNSName.appendEscaped` does, written in place.
+    /// One label byte with RFC 1035 master-file escaping, as tcpdump prints it: `\.` and
+    /// `\\`, `\DDD` for bytes that are not printable ASCII.
     func appendEscapedLabelByte(_ c: UInt8) {
         if c == UInt8(ascii: ".") || c == UInt8(ascii: "\\") {
             byte(UInt8(ascii: "\\"))

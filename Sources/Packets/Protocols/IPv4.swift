@@ -201,21 +201,7 @@ extension IPv4Header {
     func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
         if !omitPrefix { t.append("IP ") }
         let end = totalLength == 0 ? payload.end : offset + Int(totalLength)
-        let hasNext = i + 1 < w.packet.layers.count
-        var sourcePort: UInt16?, destinationPort: UInt16?
-        if hasNext {
-            switch w.packet.layers[i + 1] {
-            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            default: break
-            }
-        }
-        t.ipv4(source)
-        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
-        t.append(" > ")
-        t.ipv4(destination)
-        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
-        t.append(":")
+        let hasNext = w.writeAddresses(of: i, source: .v4(source), destination: .v4(destination), to: &t)
         if fragmentOffset != 0 {
             t.append(" ip-proto-"); t.decimal(`protocol`)
             return

@@ -245,21 +245,7 @@ extension IPv6Header {
     func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
         if !omitPrefix { t.append("IP6 ") }
         let end = payloadLength == 0 ? payload.end : payload.offset + Int(payloadLength)
-        let hasNext = i + 1 < w.packet.layers.count
-        var sourcePort: UInt16?, destinationPort: UInt16?
-        if hasNext {
-            switch w.packet.layers[i + 1] {
-            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            default: break
-            }
-        }
-        t.ipv6(source)
-        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
-        t.append(" > ")
-        t.ipv6(destination)
-        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
-        t.append(":")
+        let hasNext = w.writeAddresses(of: i, source: .v6(source), destination: .v6(destination), to: &t)
         if !hasNext || w.isPayload(i + 1) {
             if hasNext || w.packet.issue == nil {
                 t.append("  ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - payload.offset))
