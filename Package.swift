@@ -29,12 +29,15 @@ let package = Package(
         // MARK: Pure modules (no root, no C headers)
         .target(name: "HopscopeModel", swiftSettings: strict),
         .target(name: "Packets", dependencies: ["HopscopeModel"], swiftSettings: strict),
+        // iptables-save / ipset parsing and the netfilter evaluator; LiveFirewall.swift alone runs commands.
+        .target(name: "Netfilter", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
             "CShims", "HopscopeModel",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ], swiftSettings: strict),
+        .target(name: "Netlink", dependencies: ["CMnl", "HopscopeModel", "Namespaces"], swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
 
@@ -45,13 +48,19 @@ let package = Package(
         .executableTarget(
             name: "hopscope",
             dependencies: [
-                "HopscopeModel", "Namespaces", "Packets", "Capture", "Lab",
+                "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "Lab", "Packets", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
         // Benchmark driver for the decoders (scripts/bench/packets.sh builds it -c release).
         .executableTarget(name: "PacketsBench", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
+        // Benchmarks (scripts/bench/*), printed figures with ratios against the peer tool.
+        .executableTarget(
+            name: "netfilter-bench",
+            dependencies: ["Netfilter", "Namespaces", "HopscopeModel", "NetfilterTestSupport"],
+            path: "Benchmarks/NetfilterBench",
+            swiftSettings: strict),
 
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
@@ -59,11 +68,16 @@ let package = Package(
         .testTarget(
             name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"],
             exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMnl", "HopscopeModel"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
+        // Neutron-shaped iptables rules shared by the netfilter unit tests, the counter oracle and the benchmark.
+        .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
+        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
-            dependencies: ["HopscopeModel", "Namespaces", "Lab"],
+            dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "Lab"],
             swiftSettings: strict),
     ]
 )

@@ -1,5 +1,9 @@
 #ifndef HOPSCOPE_CMNL_SHIM_H
 #define HOPSCOPE_CMNL_SHIM_H
+/* glibc's socket headers first: linux/libc-compat.h then leaves in6_addr and sockaddr_in6 to
+   glibc, so this module and SwiftGlibc do not define them twice (Swift rejects the clash). */
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>

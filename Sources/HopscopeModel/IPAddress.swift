@@ -188,6 +188,10 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible, 
     public var isIPv4: Bool { if case .v4 = self { true } else { false } }
     public var ipv4: IPv4Address? { if case .v4(let a) = self { a } else { nil } }
     public var ipv6: IPv6Address? { if case .v6(let a) = self { a } else { nil } }
+    /// IPv4 224.0.0.0/4 or IPv6 ff00::/8.
+    public var isMulticast: Bool {
+        switch self { case .v4(let a): a.isMulticast; case .v6(let a): a.isMulticast }
+    }
     /// Address width in bits: 32 or 128.
     public var bitWidth: Int { isIPv4 ? 32 : 128 }
     public var bytes: [UInt8] {

@@ -88,12 +88,16 @@ public func inNetworkNamespace<T>(_ ns: NamespaceRef, _ body: () throws -> T) th
     return try withoutActuallyEscaping(body) { escapable in
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        let work = UnsafeSendable(escapable)
+        // The thread reaches the body through a box emptied after the wait: a Thread keeps its
+        // block alive briefly after signalling, and withoutActuallyEscaping traps if the body is
+        // still referenced then.
+        let work = ClosureBox(escapable)
+        defer { work.value = nil }
         let thread = Thread {
             defer { done.signal() }
             box.result = Result { () throws -> T in
                 try enterNetworkNamespace(path: path, label: ns.description)
-                return try work.value()
+                return try work.value!()
             }
         }
         thread.name = "hopscope-netns-\(ns.description)"
@@ -137,8 +141,8 @@ private final class ResultBox<T>: @unchecked Sendable {
 }
 
 /// Lets a non-Sendable closure cross into the thread that runs it while the caller blocks;
-/// safe because the caller waits for that thread before the closure's lifetime ends.
-private struct UnsafeSendable<V>: @unchecked Sendable {
-    let value: V
+/// safe because the caller waits for that thread and then empties the box.
+private final class ClosureBox<V>: @unchecked Sendable {
+    var value: V?
     init(_ value: V) { self.value = value }
 }

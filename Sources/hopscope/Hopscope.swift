@@ -29,6 +29,6 @@ struct Hopscope: AsyncParsableCommand {
 /// The subcommands, one list per area so that each area adds its own without touching the others.
 enum CommandGroups {
     static var all: [any ParsableCommand.Type] {
-        [] + lab + packets
+        [] + netlink + lab + firewall + packets
     }
 }

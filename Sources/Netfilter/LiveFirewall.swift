@@ -1,0 +1,108 @@
+import Foundation
+import HopscopeModel
+import Namespaces
+
+/// The raw firewall state of one namespace, as the commands print it. A snapshot stores these
+/// texts (they are the provenance) and parses them on load with `FirewallRuleset.parse`.
+public struct FirewallDumps: Hashable, Sendable, Codable {
+    /// `iptables-save -c` output; nil when the command is missing.
+    public var iptablesSave: String?
+    /// `ip6tables-save -c` output; nil when the command is missing.
+    public var ip6tablesSave: String?
+    /// `ipset save` output; nil when ipset is missing or the namespace has no sets.
+    public var ipsetSave: String?
+    /// `net.bridge.bridge-nf-call-iptables` / `-ip6tables`; nil when br_netfilter is not loaded.
+    public var bridgeCallsIptables: Bool?
+    public var bridgeCallsIp6tables: Bool?
+    /// Interface addresses (`ip -j addr`), for MASQUERADE, REDIRECT and `-m addrtype`.
+    public var interfaceAddresses: [String: [IPPrefix]]
+
+    public init(iptablesSave: String? = nil, ip6tablesSave: String? = nil, ipsetSave: String? = nil,
+                bridgeCallsIptables: Bool? = nil, bridgeCallsIp6tables: Bool? = nil, interfaceAddresses: [String: [IPPrefix]] = [:]) {
+        self.iptablesSave = iptablesSave
+        self.ip6tablesSave = ip6tablesSave
+        self.ipsetSave = ipsetSave
+        self.bridgeCallsIptables = bridgeCallsIptables
+        self.bridgeCallsIp6tables = bridgeCallsIp6tables
+        self.interfaceAddresses = interfaceAddresses
+    }
+
+    /// Parses the dumps into an evaluator. Throws `FirewallParseError` naming the dump, line and column.
+    public func evaluator() throws -> FirewallEvaluator {
+        func parse(_ text: String?, _ family: IPFamily, _ name: String) throws -> FirewallRuleset? {
+            guard let text, !text.isEmpty else { return nil }
+            do { return try FirewallRuleset.parse(text, family: family) } catch var e as FirewallParseError {
+                e.message = "\(name): \(e.message)"
+                throw e
+            }
+        }
+        return FirewallEvaluator(ipv4: try parse(iptablesSave, .ipv4, "iptables-save"),
+                                 ipv6: try parse(ip6tablesSave, .ipv6, "ip6tables-save"),
+                                 ipsets: try ipsetSave.map { try IPSetDump.parse($0) },
+                                 interfaceAddresses: interfaceAddresses)
+    }
+}
+
+/// Reads a namespace's live firewall state by running `iptables-save -c`, `ip6tables-save -c`,
+/// `ipset save`, `sysctl` and `ip -j addr` inside it (through `HostCommand`). The parsers and the
+/// evaluator never call this: they work on the texts it returns.
+public enum LiveFirewall {
+    /// Collects the dumps of namespace `ns`. A missing `ip6tables-save` or `ipset` leaves that
+    /// field nil; a failing `iptables-save` throws `CommandError` (naming the namespace and stderr).
+    public static func collect(in ns: NamespaceRef) async throws -> FirewallDumps {
+        var dumps = FirewallDumps()
+        dumps.iptablesSave = try await HostCommand.run(["iptables-save", "-c"], in: ns).standardOutput
+        dumps.ip6tablesSave = try? await HostCommand.run(["ip6tables-save", "-c"], in: ns).standardOutput
+        if let sets = try? await HostCommand.run(["ipset", "save"], in: ns), sets.succeeded, !sets.standardOutput.isEmpty {
+            dumps.ipsetSave = sets.standardOutput
+        }
+        dumps.bridgeCallsIptables = try await sysctlFlag("net.bridge.bridge-nf-call-iptables", in: ns)
+        dumps.bridgeCallsIp6tables = try await sysctlFlag("net.bridge.bridge-nf-call-ip6tables", in: ns)
+        dumps.interfaceAddresses = try await addresses(in: ns)
+        return dumps
+    }
+
+    static func sysctlFlag(_ name: String, in ns: NamespaceRef) async throws -> Bool? {
+        let r = try await HostCommand.run(["sysctl", "-n", name], in: ns, check: false)
+        guard r.succeeded else { return nil }
+        return r.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+    }
+
+    /// Interface name to its addresses with prefix length, from `ip -j addr show`.
+    public static func addresses(in ns: NamespaceRef) async throws -> [String: [IPPrefix]] {
+        let out = try await HostCommand.run(["ip", "-j", "addr", "show"], in: ns).standardOutput
+        guard let links = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] else { return [:] }
+        var result: [String: [IPPrefix]] = [:]
+        for link in links {
+            guard let name = link["ifname"] as? String else { continue }
+            var prefixes: [IPPrefix] = []
+            for info in link["addr_info"] as? [[String: Any]] ?? [] {
+                if let local = info["local"] as? String, let len = info["prefixlen"] as? Int, let a = IPAddress(local) {
+                    prefixes.append(IPPrefix(address: a, length: len))
+                }
+            }
+            result[name] = prefixes
+        }
+        return result
+    }
+
+    /// The kernel's routing decision for `packet` in `ns` (`ip -j route get`): local delivery or
+    /// the output interface.
+    public static func route(_ packet: PacketKey, inInterface: String?, in ns: NamespaceRef) async -> FirewallEvaluator.RouteDecision {
+        guard let dst = packet.ipDst else { return .unknown("no destination address") }
+        var argv = ["ip", "-j", packet.isIPv6 ? "-6" : "-4", "route", "get", "\(dst)"]
+        if let src = packet.ipSrc, inInterface != nil { argv += ["from", "\(src)"] }
+        if let inInterface { argv += ["iif", inInterface] }
+        do {
+            let out = try await HostCommand.run(argv, in: ns, timeout: .seconds(10)).standardOutput
+            guard let routes = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]], let r = routes.first else {
+                return .unknown("`\(argv.joined(separator: " "))` printed no route")
+            }
+            if (r["type"] as? String) == "local" { return .local }
+            if let dev = r["dev"] as? String { return dev == "lo" ? .local : .forward(outInterface: dev) }
+            return .unknown("`\(argv.joined(separator: " "))` printed no device")
+        } catch {
+            return .unknown("\(error)")
+        }
+    }
+}
