@@ -31,7 +31,7 @@ for hosts in many few; do
   file=$work/mixed-$hosts.pcap
   "$bench" generate "$file" "$count" "$hosts"
   cat "$file" >/dev/null # into the page cache: every reader starts warm
-  declare -A r=()
+  declare -A r=() stopped=()
   for mode in pcap-loop decode decode-identities summaries; do
     read -r n s < <(best "$mode" "$file")
     r[$mode]=$s
@@ -47,10 +47,12 @@ for hosts in many few; do
     end=$(date +%s.%N)
     t=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
     r["tcpdump $variant"]=$t
-    note=""; [ "$status" -eq 124 ] && note="  (stopped at ${tcpdump_limit}s: rate is an upper bound)"
+    stopped["tcpdump $variant"]=""
+    note=""; [ "$status" -eq 124 ] && { note="  (stopped at ${tcpdump_limit}s: rate is an upper bound)"; stopped["tcpdump $variant"]=">="; }
     printf "%-6s %-22s %12d %10.3f %14s%s\n" "$hosts" "tcpdump -r $variant" "$count" "$t" "$(rate "$count" "$t")" "$note"
   done
-  awk -v l="${r[pcap-loop]}" -v d="${r[decode]}" -v s="${r[summaries]}" -v t="${r[tcpdump -n]}" -v ts="${r[tcpdump -n -S]}" -v h="$hosts" 'BEGIN {
-    printf "%-6s ratios: decode takes %.2fx the bare libpcap loop; summaries %.1fx faster than tcpdump -r -n, %.1fx faster than tcpdump -r -n -S\n", h, d / l, t / s, ts / s }'
+  awk -v l="${r[pcap-loop]}" -v d="${r[decode]}" -v s="${r[summaries]}" -v t="${r[tcpdump -n]}" -v ts="${r[tcpdump -n -S]}" -v h="$hosts" \
+      -v a="${stopped[tcpdump -n]}" -v b="${stopped[tcpdump -n -S]}" 'BEGIN {
+    printf "%-6s ratios: decode takes %.2fx the bare libpcap loop; summaries %s%.1fx faster than tcpdump -r -n, %s%.1fx faster than tcpdump -r -n -S\n", h, d / l, a, t / s, b, ts / s }'
   rm -f "$file"
 done
