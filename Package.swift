@@ -54,6 +54,8 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Benchmark driver for the decoders (scripts/bench/packets.sh builds it -c release).
+        .executableTarget(name: "PacketsBench", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         // Benchmarks (scripts/bench/*), printed figures with ratios against the peer tool.
         .executableTarget(
             name: "netfilter-bench",
@@ -64,13 +66,15 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
+        .testTarget(
+            name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"],
+            exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMnl", "HopscopeModel"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         // Neutron-shaped iptables rules shared by the netfilter unit tests, the counter oracle and the benchmark.
         .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).

@@ -8,6 +8,16 @@ let sharedPcapDirectory = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("../shared/data/pcap").standardizedFileURL
 
+/// The lab's reference captures (recorded by scripts/record-captures from a healthy lab).
+let labCaptureDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("captures").standardizedFileURL
+
+func labCaptures() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: labCaptureDirectory.path)) ?? []
+    return names.filter { $0.hasSuffix(".pcap") }.sorted().map { labCaptureDirectory.appendingPathComponent($0).path }
+}
+
 /// One frame of a capture file, copied out of libpcap's buffer.
 struct StoredFrame {
     var seconds: Int64
@@ -30,6 +40,22 @@ func readCapture(_ path: String, filter: String? = nil) throws -> (LinkType, [St
         return true
     }
     return (capture.linkType, frames)
+}
+
+/// Reads the frames libpcap delivers before it stops; returns the error it stopped with, if any
+/// (libpcap refuses pcapng files whose interfaces differ in link type, part-way through).
+func readCaptureUntilError(_ path: String) throws -> (LinkType, [StoredFrame], OfflineCaptureError?) {
+    let capture = try OfflineCapture(path: path)
+    var frames: [StoredFrame] = []
+    do {
+        try capture.forEach { frame in
+            frames.append(StoredFrame(seconds: frame.seconds, nanoseconds: frame.nanoseconds, wireLength: frame.wireLength, bytes: Array(frame.bytes)))
+            return true
+        }
+    } catch let error as OfflineCaptureError {
+        return (capture.linkType, frames, error)
+    }
+    return (capture.linkType, frames, nil)
 }
 
 /// Every pcap and pcapng file under a directory of the shared captures, sorted, as paths.
