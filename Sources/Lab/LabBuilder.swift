@@ -25,6 +25,9 @@ struct LabBuilder {
         timer.mark("writing configuration files")
 
         try await runtime.ipBatch(config.namespaceAndLinkBatch, step: "creating namespaces and links")
+        if !plan.tapInstances.isEmpty {
+            try await runtime.ipBatch(config.tapDeviceBatch, in: plan.computeNode.namespace, step: "creating the tap instances' tap devices")
+        }
         timer.mark("creating namespaces and links")
 
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -39,6 +39,16 @@ public struct LabConfiguration: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// `ip -batch` input, run inside the compute node right after `namespaceAndLinkBatch`, that
+    /// creates the tap instances' tap devices: persistent taps, as libvirt creates one for a
+    /// guest, which the guest processes attach to later. (`ip tuntap` has no `netns` argument,
+    /// so this cannot be part of the first batch.) Empty without tap instances.
+    public var tapDeviceBatch: String {
+        plan.tapInstances.map {
+            "tuntap add dev \($0.tapDevice) mode tap\nlink set \($0.tapDevice) address \($0.tapMAC) mtu \(plan.network.mtu)\n"
+        }.joined()
+    }
+
     /// The `ip -batch` line that creates an instance's qvb/qvo veth pair on the compute node.
     func instanceVethLine(_ vm: some LabInstancePort) -> String {
         let c = plan.computeNode.namespace, mtu = plan.network.mtu
@@ -51,11 +61,6 @@ public struct LabConfiguration: Sendable {
         let p = plan
         let c = p.computeNode, n = p.networkNode
         var compute = ["link set lo up", "link set \(c.underlayInterface) up"]
-        for vm in p.tapInstances {
-            // A persistent tap, as libvirt creates it for the guest; the guest process attaches to it.
-            compute += ["tuntap add dev \(vm.tapDevice) mode tap",
-                        "link set \(vm.tapDevice) address \(vm.tapMAC) mtu \(p.network.mtu)"]
-        }
         for vm in p.instancePorts {
             compute += [
                 "link set \(vm.linuxBridge) up",
