@@ -29,14 +29,16 @@ public struct LabFault: Sendable {
     public let target: Target
     /// `{instance}` in the summary stands for the instance the fault is aimed at.
     let template: String
-    /// The instance a targeted fault concerns when none is named.
+    /// The instance a targeted fault concerns when none is named, and how the summary names it.
     let defaultInstance: @Sendable (LabPlan) -> any LabInstancePort
+    let defaultInstanceLabel: String
     let dependencies: @Sendable (LabFaultScope) -> Set<LabDependency>
     let applyBody: @Sendable (LabRuntime, LabFaultScope) async throws -> Void
     let repairBody: @Sendable (LabRuntime, LabFaultScope) async throws -> Void
 
     init(name: String, summary: String, target: Target = .lab,
          defaultInstance: @escaping @Sendable (LabPlan) -> any LabInstancePort = { $0.floatingIPInstance },
+         defaultInstanceLabel: String = "vm1",
          breaks: @escaping @Sendable (LabFaultScope) -> Set<LabDependency>,
          apply: @escaping @Sendable (LabRuntime, LabFaultScope) async throws -> Void,
          repair: @escaping @Sendable (LabRuntime, LabFaultScope) async throws -> Void) {
@@ -44,6 +46,7 @@ public struct LabFault: Sendable {
         template = summary
         self.target = target
         self.defaultInstance = defaultInstance
+        self.defaultInstanceLabel = defaultInstanceLabel
         dependencies = breaks
         applyBody = apply
         repairBody = repair
@@ -51,8 +54,7 @@ public struct LabFault: Sendable {
 
     /// The summary for the fault aimed at `instance` (nil: the default one).
     public func summary(instance: String?) -> String {
-        let label = instance ?? (name == "instance-no-default-route" ? "the probe instance (the last one)" : "vm1")
-        return template.replacingOccurrences(of: "{instance}", with: label)
+        template.replacingOccurrences(of: "{instance}", with: instance ?? defaultInstanceLabel)
     }
 
     /// What stops working: the dependencies this fault breaks in `plan`, aimed at its default instance.
@@ -244,6 +246,7 @@ public enum LabFaults {
             name: "instance-no-default-route",
             summary: "{instance} has lost its default route",
             target: .namespaceInstance, defaultInstance: { $0.probeInstance },
+            defaultInstanceLabel: "the probe instance (the last one)",
             breaks: { [.instanceDefaultRoute($0.instance.name)] },
             apply: { r, s in
                 try await r.ip(try s.namespaceInstance.namespace, ["route", "del", "default"], step: "instance-no-default-route")
