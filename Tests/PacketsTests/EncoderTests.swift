@@ -261,17 +261,9 @@ enum Tshark {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hopscope-encoders-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pcap")
         defer { try? FileManager.default.removeItem(at: path) }
         try pcap(frames).write(to: path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tshark", "-n", "-r", path.path, "-T", "json", "--no-duplicate-keys",
-                             "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "tshark failed (is it installed? apt-get install tshark)")
+        let (data, status) = try toolOutput("/usr/bin/env", ["tshark", "-n", "-r", path.path, "-T", "json", "--no-duplicate-keys",
+                                                             "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
+        try #require(status == 0, "tshark failed (is it installed? apt-get install tshark)")
         let packets = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
         return packets.map { packet in
             let layers = (packet["_source"] as? [String: Any])?["layers"] as? [String: Any] ?? [:]
