@@ -367,8 +367,9 @@ public final class PathTracer {
                                   summary: "the guest answers to \(r.packet.ethDst?.description ?? "?") through its tap"))
             return receive(g.tap, &r)
         case .left(let iid, _, _):
+            // The answer comes back from where the packet went, to the MAC that sent it.
             r.packet.ethSrc = forwardLast?.packet.ethDst
-            r.packet.ethDst = topology.interface(iid)?.link.mac
+            r.packet.ethDst = forwardLast?.packet.ethSrc
             return receive(iid, &r)
         }
     }

@@ -287,7 +287,7 @@ extension PathTracer {
             }
             var end = transmitRouted(outID, role: nil, nextHop: next, gateway: gateway, evidence: n.evidence, notes: [], neighbour: n, &w,
                                      via: "forwarded by \(ns.label)")
-            if case .arrived(.left(let i, _, _)) = end { end = .arrived(.left(i, nextHop: next, neighbour: n.stateText)) }
+            if case .arrived(.left(let i, nil, _)) = end { end = .arrived(.left(i, nextHop: next, neighbour: n.stateText)) }
             return end
         case .rejected(let type):
             let why = "the route to \(dst) in \(ns.label) is \(type)"

@@ -183,10 +183,7 @@ extension PathTracer {
             add(&w, interface: iid, decision: .forward(to: [p.bridge]), summary: "\(via); into OVS bridge \(p.bridge) (internal port)")
             return ovsInput(p, &w)
         }
-        if l.kind == .veth {
-            guard let peer = i.vethPeer else {
-                return unknown(&w, interface: iid, "the veth peer of \(l.name) is not in the snapshots")
-            }
+        if l.kind == .veth, let peer = i.vethPeer {
             if l.lowerUp == false && topology.interface(peer)?.link.adminUp != false {
                 return stop(&w, interface: iid, "\(l.name) has no carrier", evidence: [linkEvidence(iid)])
             }
@@ -201,8 +198,9 @@ extension PathTracer {
             add(&w, interface: iid, decision: .forward(to: ["local"]), summary: "\(via); loopback")
             return stackInput(iid.namespace, interface: iid, &w)
         }
-        // A physical or unknown device: the frame leaves this machine. Another snapshot may own
-        // the destination MAC (the other end of the wire).
+        // A physical or unknown device, or a veth whose other end is not in the snapshots: the
+        // frame leaves what is known here. Another snapshot may own the destination MAC (the
+        // other end of the wire).
         if l.lowerUp == false {
             return stop(&w, interface: iid, "\(l.name) has no carrier (cable or peer down)", evidence: [linkEvidence(iid)])
         }
@@ -294,7 +292,11 @@ extension PathTracer {
         var targets: [Link] = []
         var evidence: [Evidence] = []
         var summary: String
-        if let dst, !dst.isMulticast, let entry = inv.fdb.first(where: { $0.mac == dst && ($0.master == b.name || $0.masterIndex == b.link.index) }) {
+        // An entry counts when it names the bridge itself or one of its current ports.
+        let portIndexes = Set(ports.map(\.index) + [b.link.index])
+        if let dst, !dst.isMulticast, let entry = inv.fdb.first(where: {
+            $0.mac == dst && ($0.master == b.name || $0.masterIndex == b.link.index) && portIndexes.contains($0.interfaceIndex)
+        }) {
             evidence.append(Evidence(kind: .fdb, source: "bridge fdb \(ns.label)", text: entry.text))
             if entry.state.contains(.permanent), entry.interfaceIndex == b.link.index || entry.flags.contains("self") || entry.interfaceIndex == inPort?.index {
                 if entry.interfaceIndex == inPort?.index || entry.interfaceIndex == b.link.index {

@@ -164,8 +164,10 @@ public enum RouteLookup {
             guard let destinationPort else { return .unknown("rule \(rule.text) needs the destination port") }
             result = result && r.contains(destinationPort)
         }
-        if rule.uidRange != nil, result, inInterface == nil {
-            return .unknown("rule \(rule.text) selects by the sending process's uid, which is not known")
+        if let uids = rule.uidRange, result {
+            // A forwarded packet has uid 0; a local one, its socket's owner, which is not known.
+            guard inInterface != nil else { return .unknown("rule \(rule.text) selects by the sending process's uid, which is not known") }
+            result = uids.contains(0)
         }
         if rule.l3mdev, result { return .unknown("l3mdev (VRF) rule \(rule.text) is not modelled") }
         if rule.inverted { result.toggle() }

@@ -19,10 +19,25 @@ struct Hopscope: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: CommandGroups.all)
 
-    /// Exit code 2 for usage and runtime errors, as the CLI contract says.
-    static func exitCode(for error: any Error) -> ExitCode {
-        if let e = error as? ExitCode { return e }
-        return ExitCode(2)
+    /// Runs the chosen subcommand and maps failures onto the CLI contract: help and version exit
+    /// 0, a command's own `ExitCode` (0 healthy, 1 problem found) passes through, and every usage
+    /// or runtime error prints its message and exits 2 (swift-argument-parser alone would use 64
+    /// for usage errors and 1 for runtime errors).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
     }
 }
 

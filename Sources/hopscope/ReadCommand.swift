@@ -80,13 +80,13 @@ struct ReadCommand: ParsableCommand {
             text.append(" ")
             packet.writeSummary(in: frame.bytes, to: &text, options: options)
             text.append("\n")
-            if text.bytes.count >= 1 << 15 {
-                output.write(text.bytes)
+            if text.count >= 1 << 15 {
+                text.withBytes { output.write($0) }
                 text.removeAll()
             }
             return true
         }
-        output.write(text.bytes)
+        text.withBytes { output.write($0) }
     }
 
     private func writeJSON(_ capture: OfflineCapture, _ output: StandardOutput) throws {
@@ -119,6 +119,11 @@ final class StandardOutput {
     init() { buffer.reserveCapacity(1 << 16) }
 
     func write(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 16 { flush() }
     }

@@ -8,6 +8,16 @@ let sharedPcapDirectory = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("../shared/data/pcap").standardizedFileURL
 
+/// The lab's reference captures (recorded by scripts/record-captures from a healthy lab).
+let labCaptureDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("captures").standardizedFileURL
+
+func labCaptures() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: labCaptureDirectory.path)) ?? []
+    return names.filter { $0.hasSuffix(".pcap") }.sorted().map { labCaptureDirectory.appendingPathComponent($0).path }
+}
+
 /// One frame of a capture file, copied out of libpcap's buffer.
 struct StoredFrame {
     var seconds: Int64
@@ -32,6 +42,22 @@ func readCapture(_ path: String, filter: String? = nil) throws -> (LinkType, [St
     return (capture.linkType, frames)
 }
 
+/// Reads the frames libpcap delivers before it stops; returns the error it stopped with, if any
+/// (libpcap refuses pcapng files whose interfaces differ in link type, part-way through).
+func readCaptureUntilError(_ path: String) throws -> (LinkType, [StoredFrame], OfflineCaptureError?) {
+    let capture = try OfflineCapture(path: path)
+    var frames: [StoredFrame] = []
+    do {
+        try capture.forEach { frame in
+            frames.append(StoredFrame(seconds: frame.seconds, nanoseconds: frame.nanoseconds, wireLength: frame.wireLength, bytes: Array(frame.bytes)))
+            return true
+        }
+    } catch let error as OfflineCaptureError {
+        return (capture.linkType, frames, error)
+    }
+    return (capture.linkType, frames, nil)
+}
+
 /// Every pcap and pcapng file under a directory of the shared captures, sorted, as paths.
 func sharedCaptures(under sub: String = "") -> [String] {
     let root = sharedPcapDirectory.appendingPathComponent(sub)
@@ -41,4 +67,20 @@ func sharedCaptures(under sub: String = "") -> [String] {
         if item.hasSuffix(".pcap") || item.hasSuffix(".pcapng") { out.append(root.appendingPathComponent(item).path) }
     }
     return out.sorted()
+}
+
+/// Runs a tool (tshark, tcpdump) to completion and returns its standard output and exit status;
+/// its standard error is discarded.
+func toolOutput(_ executable: String, _ arguments: [String]) throws -> (output: Data, status: Int32) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // Read before waiting: a full pipe would otherwise block the tool forever.
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (data, process.terminationStatus)
 }

@@ -90,6 +90,11 @@ public struct PacketIdentities: Hashable, Sendable, BitwiseCopyable, Codable {
         public var kind: ProtocolID
         /// VXLAN or Geneve VNI, or GRE key.
         public var id: UInt32?
+
+        public init(kind: ProtocolID, id: UInt32?) {
+            self.kind = kind
+            self.id = id
+        }
     }
 }
 
@@ -97,58 +102,72 @@ extension Packet {
     /// Index of the first layer of the encapsulated packet: the layer after a VXLAN, Geneve or
     /// GRE header, or the second IP header of IP-in-IP. Nil for a packet without encapsulation.
     public var innerStartIndex: Int? {
-        var sawNetwork = false
-        for i in layers.indices {
-            let layer = layers[i]
-            if layer.isTunnel { return i + 1 < layers.count ? i + 1 : nil }
-            if layer.isNetwork {
-                if sawNetwork { return i }
-                sawNetwork = true
-            }
-            if case .icmp = layer { return nil }
-            if case .icmpv6 = layer { return nil }
-        }
-        return nil
+        withUnsafePointer(to: self) { Self.innerStart($0) }
     }
 
     /// The flow identities of the outer and inner packets. `frame` must be the bytes this packet
     /// was decoded from (the payload digest reads them). Allocates nothing.
     public func identities(in frame: UnsafeRawBufferPointer) -> PacketIdentities {
-        var result = PacketIdentities()
-        let innerStart = innerStartIndex
-        let outerEnd = innerStart ?? layers.count
-        result.outer = identity(layers: 0..<outerEnd, frame)
-        if let innerStart {
-            result.inner = identity(layers: innerStart..<layers.count, frame)
-            for i in 0..<innerStart {
-                switch layers[i] {
-                case .vxlan(let h): result.tunnel = .init(kind: .vxlan, id: h.vni)
-                case .geneve(let h): result.tunnel = .init(kind: .geneve, id: h.vni)
-                case .gre(let h): result.tunnel = .init(kind: .gre, id: h.key)
-                case .ipv4, .ipv6: if result.tunnel == nil && i + 1 == innerStart { result.tunnel = .init(kind: layers[i].protocolID, id: nil) }
-                default: break
-                }
+        // Through a pointer: the helpers would otherwise each receive a copy of the whole packet.
+        withUnsafePointer(to: self) { Self.identities($0, frame) }
+    }
+
+    static func innerStart(_ p: UnsafePointer<Packet>) -> Int? {
+        var sawNetwork = false
+        for i in 0..<p.pointee.layers.count {
+            switch p.pointee.layers[i] {
+            case .vxlan, .geneve: return i + 1 < p.pointee.layers.count ? i + 1 : nil
+            case .gre(let h): if h.version == 0 { return i + 1 < p.pointee.layers.count ? i + 1 : nil }
+            case .ipv4, .ipv6:
+                if sawNetwork { return i }
+                sawNetwork = true
+            case .icmp, .icmpv6: return nil
+            default: break
             }
+        }
+        return nil
+    }
+
+    static func identities(_ p: UnsafePointer<Packet>, _ b: UnsafeRawBufferPointer) -> PacketIdentities {
+        var result = PacketIdentities()
+        let count = p.pointee.layers.count
+        guard let innerStart = innerStart(p) else {
+            result.outer = identity(p, 0..<count, b)
+            return result
+        }
+        result.outer = identity(p, 0..<innerStart, b)
+        result.inner = identity(p, innerStart..<count, b)
+        switch p.pointee.layers[innerStart - 1] {
+        case .vxlan(let h): result.tunnel = .init(kind: .vxlan, id: h.vni)
+        case .geneve(let h): result.tunnel = .init(kind: .geneve, id: h.vni)
+        case .gre(let h): result.tunnel = .init(kind: .gre, id: h.key)
+        case .ipv4: result.tunnel = .init(kind: .ipv4, id: nil)
+        case .ipv6: result.tunnel = .init(kind: .ipv6, id: nil)
+        default:
+            // IP-in-IP after an extension header: the outer IP layer names the tunnel.
+            result.tunnel = .init(kind: result.outer?.etherType == EtherType.ipv6 ? .ipv6 : .ipv4, id: nil)
         }
         return result
     }
 
     /// The identity of the first network packet within `range` of the layers.
-    func identity(layers range: Range<Int>, _ b: UnsafeRawBufferPointer) -> FlowIdentity? {
-        var id: FlowIdentity?
+    static func identity(_ p: UnsafePointer<Packet>, _ range: Range<Int>, _ b: UnsafeRawBufferPointer) -> FlowIdentity? {
+        var f = FlowIdentity(etherType: 0)
+        var found = false
         var datagramEnd = 0
         for i in range {
-            switch layers[i] {
+            switch p.pointee.layers[i] {
             case .arp(let arp):
-                guard id == nil else { return id }
-                var f = FlowIdentity(etherType: EtherType.arp)
-                f.source = arp.senderProtocolAddress.map { .v4($0) }
-                f.destination = arp.targetProtocolAddress.map { .v4($0) }
+                if found { return f }
+                f.etherType = EtherType.arp
+                if let a = arp.senderProtocolAddress { f.source = .v4(a) }
+                if let a = arp.targetProtocolAddress { f.destination = .v4(a) }
                 f.arpOpcode = arp.opcode
                 return f
             case .ipv4(let ip):
-                guard id == nil else { return id }
-                var f = FlowIdentity(etherType: EtherType.ipv4)
+                if found { return f }
+                found = true
+                f.etherType = EtherType.ipv4
                 f.source = .v4(ip.source)
                 f.destination = .v4(ip.destination)
                 f.ipProtocol = ip.protocol
@@ -158,21 +177,20 @@ extension Packet {
                 f.ttl = ip.timeToLive
                 datagramEnd = ip.totalLength == 0 ? ip.payload.end : ip.offset + Int(ip.totalLength)
                 f.payloadLength = datagramEnd - ip.payload.offset
-                f.payloadDigest = Self.digest(b, start: ip.payload.offset, declared: f.payloadLength, captured: ip.payload.end)
-                id = f
+                f.payloadDigest = digest(b, start: ip.payload.offset, declared: f.payloadLength, captured: ip.payload.end)
             case .ipv6(let ip):
-                guard id == nil else { return id }
-                var f = FlowIdentity(etherType: EtherType.ipv6)
+                if found { return f }
+                found = true
+                f.etherType = EtherType.ipv6
                 f.source = .v6(ip.source)
                 f.destination = .v6(ip.destination)
                 f.ipProtocol = ip.nextHeader
                 f.ttl = ip.hopLimit
                 datagramEnd = ip.payloadLength == 0 ? ip.payload.end : ip.payload.offset + Int(ip.payloadLength)
                 f.payloadLength = datagramEnd - ip.payload.offset
-                f.payloadDigest = Self.digest(b, start: ip.payload.offset, declared: f.payloadLength, captured: ip.payload.end)
-                id = f
+                f.payloadDigest = digest(b, start: ip.payload.offset, declared: f.payloadLength, captured: ip.payload.end)
             case .ipv6Extension(let ext):
-                guard var f = id else { continue }
+                guard found else { continue }
                 f.ipProtocol = ext.nextHeader
                 if ext.headerType == IPProtocolNumber.fragment {
                     f.ipIdentification = ext.identification
@@ -181,27 +199,26 @@ extension Packet {
                 }
                 let start = ext.offset + ext.length
                 f.payloadLength = datagramEnd - start
-                f.payloadDigest = Self.digest(b, start: start, declared: f.payloadLength, captured: min(datagramEnd, b.count))
-                id = f
+                f.payloadDigest = digest(b, start: start, declared: f.payloadLength, captured: min(datagramEnd, b.count))
             case .tcp(let tcp):
-                guard var f = id else { return nil }
+                guard found else { return nil }
                 f.sourcePort = tcp.sourcePort
                 f.destinationPort = tcp.destinationPort
                 f.tcpSequence = tcp.sequenceNumber
                 f.tcpAcknowledgment = tcp.acknowledgmentNumber
                 f.tcpFlags = tcp.flags
                 f.payloadLength = max(0, datagramEnd - tcp.offset - tcp.headerLength)
-                f.payloadDigest = Self.digest(b, start: tcp.payload.offset, declared: f.payloadLength, captured: tcp.payload.end)
+                f.payloadDigest = digest(b, start: tcp.payload.offset, declared: f.payloadLength, captured: tcp.payload.end)
                 return f
             case .udp(let udp):
-                guard var f = id else { return nil }
+                guard found else { return nil }
                 f.sourcePort = udp.sourcePort
                 f.destinationPort = udp.destinationPort
                 f.payloadLength = udp.length >= 8 ? Int(udp.length) - 8 : max(0, datagramEnd - udp.offset - 8)
-                f.payloadDigest = Self.digest(b, start: udp.payload.offset, declared: f.payloadLength, captured: udp.payload.end)
+                f.payloadDigest = digest(b, start: udp.payload.offset, declared: f.payloadLength, captured: udp.payload.end)
                 return f
             case .icmp(let icmp):
-                guard var f = id else { return nil }
+                guard found else { return nil }
                 f.icmpType = icmp.type
                 f.icmpCode = icmp.code
                 if icmp.isEcho {
@@ -209,10 +226,10 @@ extension Packet {
                     f.icmpSequence = icmp.sequenceNumber
                 }
                 f.payloadLength = max(0, datagramEnd - icmp.data.offset)
-                f.payloadDigest = Self.digest(b, start: icmp.data.offset, declared: f.payloadLength, captured: icmp.data.end)
+                f.payloadDigest = digest(b, start: icmp.data.offset, declared: f.payloadLength, captured: icmp.data.end)
                 return f
             case .icmpv6(let icmp):
-                guard var f = id else { return nil }
+                guard found else { return nil }
                 f.icmpType = icmp.type
                 f.icmpCode = icmp.code
                 if icmp.isEcho {
@@ -221,13 +238,13 @@ extension Packet {
                 }
                 let start = icmp.offset + ICMPv6Header.length
                 f.payloadLength = max(0, datagramEnd - start)
-                f.payloadDigest = Self.digest(b, start: start, declared: f.payloadLength, captured: min(datagramEnd, b.count))
+                f.payloadDigest = digest(b, start: start, declared: f.payloadLength, captured: min(datagramEnd, b.count))
                 return f
             default:
                 continue
             }
         }
-        return id
+        return found ? f : nil
     }
 
     /// Digest of `min(declared, digestWindow)` bytes from `start`; nil if the capture stops before.

@@ -109,10 +109,31 @@ public struct LayerStack: RandomAccessCollection, Sendable, BitwiseCopyable {
     public var startIndex: Int { 0 }
     public var endIndex: Int { count }
 
+    // Always inlined: the stack is a large loadable value, and an out-of-line getter would be
+    // handed a copy of all of it on every call.
+    @inline(__always)
     public subscript(position: Int) -> Layer {
         precondition(position >= 0 && position < count, "layer index out of range")
-        return withUnsafeBytes(of: storage) { raw in
-            raw.load(fromByteOffset: position * MemoryLayout<Layer>.stride, as: Layer.self)
+        // A switch projects one element; reading through withUnsafeBytes(of:) would copy the
+        // whole inline tuple on every access.
+        return switch position {
+        case 0: storage.0
+        case 1: storage.1
+        case 2: storage.2
+        case 3: storage.3
+        case 4: storage.4
+        case 5: storage.5
+        case 6: storage.6
+        case 7: storage.7
+        case 8: storage.8
+        case 9: storage.9
+        case 10: storage.10
+        case 11: storage.11
+        case 12: storage.12
+        case 13: storage.13
+        case 14: storage.14
+        case 15: storage.15
+        default: storage.15
         }
     }
 

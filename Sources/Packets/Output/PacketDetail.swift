@@ -49,13 +49,13 @@ public struct LayerDetail: Codable, Sendable, Hashable {
     /// The datagram an ICMP or ICMPv6 error quotes.
     public var quoted: [LayerDetail]?
     /// Payload bytes as hex (the first 64 bytes at most, like tshark's `data`).
-    public var data: String?
+    public var hex: String?
 
     public init(layer: Layer) { self.layer = layer }
 
     enum CodingKeys: String, CodingKey {
         case ipv4Options, ipv6Options, tcpOptions, ndOptions, geneveOptions, dhcpOptions
-        case questions, answers, authorities, additionals, quoted, data
+        case questions, answers, authorities, additionals, quoted, hex
     }
 
     public init(from decoder: any Decoder) throws {
@@ -72,7 +72,7 @@ public struct LayerDetail: Codable, Sendable, Hashable {
         authorities = try c.decodeIfPresent([DNSResourceRecord].self, forKey: .authorities)
         additionals = try c.decodeIfPresent([DNSResourceRecord].self, forKey: .additionals)
         quoted = try c.decodeIfPresent([LayerDetail].self, forKey: .quoted)
-        data = try c.decodeIfPresent(String.self, forKey: .data)
+        hex = try c.decodeIfPresent(String.self, forKey: .hex)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -89,7 +89,7 @@ public struct LayerDetail: Codable, Sendable, Hashable {
         try c.encodeIfPresent(authorities, forKey: .authorities)
         try c.encodeIfPresent(additionals, forKey: .additionals)
         try c.encodeIfPresent(quoted, forKey: .quoted)
-        try c.encodeIfPresent(data, forKey: .data)
+        try c.encodeIfPresent(hex, forKey: .hex)
     }
 }
 
@@ -197,12 +197,18 @@ extension Packet {
                 if h.hasMagicCookie { d.dhcpOptions = attempt { () throws(DecodeError) in try DHCPOption.all(in: b, of: h) } }
             case .dns(let h):
                 d.questions = attempt { () throws(DecodeError) in try h.questions(in: b) }
-                d.answers = attempt { () throws(DecodeError) in try h.records(.answer, in: b) }
-                d.authorities = attempt { () throws(DecodeError) in try h.records(.authority, in: b) }
-                d.additionals = attempt { () throws(DecodeError) in try h.records(.additional, in: b) }
+                for section in DNSSection.allCases {
+                    let (records, error) = h.readableRecords(section, in: b)
+                    if let error, issue == nil { issue = error }
+                    switch section {
+                    case .answer: d.answers = records
+                    case .authority: d.authorities = records
+                    case .additional: d.additionals = records
+                    }
+                }
             case .payload(let p):
                 let end = min(p.offset + min(p.length, 64), b.count)
-                if p.offset < end { d.data = b.hexString(p.offset..<end, separator: "") }
+                if p.offset < end { d.hex = b.hexString(p.offset..<end, separator: "") }
             default:
                 break
             }

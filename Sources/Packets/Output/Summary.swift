@@ -22,19 +22,23 @@ extension Packet {
     /// Appends the one-line summary (no newline) to `text`. Allocates nothing once `text` has grown
     /// to a line's size.
     public func writeSummary(in frame: UnsafeRawBufferPointer, to text: inout TextBuffer, options: SummaryOptions = SummaryOptions()) {
-        let writer = SummaryWriter(packet: self, b: frame, options: options)
-        writer.write(from: 0, end: wireLength, to: &text)
+        // The writer reads the packet through a pointer: passing the 2 KB value from call to call
+        // would copy it each time.
+        withUnsafePointer(to: self) { packet in
+            let writer = SummaryWriter(pointer: packet, b: frame, options: options)
+            writer.write(from: 0, end: wireLength, to: &text)
+        }
         if let issue {
             switch issue.kind {
             case .truncated:
                 text.append(" [|")
-                text.append(issue.layer.rawValue)
+                text.append(contentsOf: issue.layer.rawValue)
                 text.append("]")
             case .malformed:
                 text.append(" [malformed ")
-                text.append(issue.layer.rawValue)
+                text.append(contentsOf: issue.layer.rawValue)
                 text.append(": ")
-                text.append(issue.reason.rawValue)
+                text.append(contentsOf: issue.reason.rawValue)
                 text.append("]")
             }
         }
@@ -44,30 +48,30 @@ extension Packet {
 /// Walks the layers and writes each one's part of the line. Each protocol's words live in its
 /// own file (`summarize`); this type only sequences them.
 struct SummaryWriter {
-    let packet: Packet
+    let pointer: UnsafePointer<Packet>
     let b: UnsafeRawBufferPointer
+    @inline(__always) var packet: Packet { unsafeAddress { pointer } }
     let options: SummaryOptions
 
-    var layers: LayerStack { packet.layers }
 
     /// Writes layers from index `i` on. `end` is where the enclosing datagram ends according to
     /// its headers (the wire length for the link layer), which is what tcpdump's lengths count.
     func write(from i: Int, end: Int, to t: inout TextBuffer, afterLinkHeader: Bool = false) {
-        guard i < layers.count else { return }
-        switch layers[i] {
+        guard i < packet.layers.count else { return }
+        switch packet.layers[i] {
         case .ethernet(let h):
             if options.linkHeaders {
                 t.mac(h.source); t.append(" > "); t.mac(h.destination)
                 if h.isLength {
                     t.append(", 802.3, length "); t.decimal(max(0, end - h.offset))
-                    if i + 1 < layers.count { t.append(": ") }
+                    if i + 1 < packet.layers.count { t.append(": ") }
                     write(from: i + 1, end: end, to: &t)
                     return
                 }
                 t.append(", ethertype "); EtherTypeName.write(h.etherType, to: &t)
                 t.append(", length "); t.decimal(max(0, end - h.offset)); t.append(": ")
                 write(from: i + 1, end: end, to: &t, afterLinkHeader: true)
-            } else if i + 1 >= layers.count || isPayload(i + 1) {
+            } else if i + 1 >= packet.layers.count || isPayload(i + 1) {
                 if h.isLength {
                     t.append("802.3, length "); t.decimal(max(0, end - h.offset - EthernetHeader.length))
                 } else {
@@ -83,23 +87,23 @@ struct SummaryWriter {
                 if v.dropEligible { t.append(", DEI") }
                 t.append(", ethertype "); EtherTypeName.write(v.etherType, to: &t); t.append(", ")
                 write(from: i + 1, end: end, to: &t, afterLinkHeader: true)
-            } else if i + 1 >= layers.count || isPayload(i + 1) {
+            } else if i + 1 >= packet.layers.count || isPayload(i + 1) {
                 t.append("vlan "); t.decimal(v.vlanID); t.append(", ethertype "); EtherTypeName.write(v.etherType, to: &t)
             } else {
                 write(from: i + 1, end: end, to: &t)
             }
         case .linuxSLL(let h):
-            if options.linkHeaders { t.append(LinuxPacketType(rawValue: h.packetType)?.tcpdumpName ?? "?"); t.append(" ") }
+            if options.linkHeaders { t.append(contentsOf: LinuxPacketType(rawValue: h.packetType)?.tcpdumpName ?? "?"); t.append(" ") }
             if options.linkHeaders, let mac = h.sourceMAC { t.mac(mac); t.append(" ethertype "); EtherTypeName.write(h.protocolType, to: &t); t.append(", ") }
             write(from: i + 1, end: end, to: &t)
         case .linuxSLL2(let h):
             t.append("ifindex "); t.decimal(h.interfaceIndex); t.append(" ")
-            t.append(LinuxPacketType(rawValue: UInt16(h.packetType))?.tcpdumpName ?? "?"); t.append(" ")
+            t.append(contentsOf: LinuxPacketType(rawValue: UInt16(h.packetType))?.tcpdumpName ?? "?"); t.append(" ")
             if options.linkHeaders, let mac = h.sourceMAC { t.mac(mac); t.append(" ethertype "); EtherTypeName.write(h.protocolType, to: &t); t.append(", ") }
             write(from: i + 1, end: end, to: &t)
         case .nullLoopback(let h):
             if options.linkHeaders { t.append("AF "); t.decimal(h.family); t.append(": ") }
-            if i + 1 >= layers.count || isPayload(i + 1) { t.append("loopback family "); t.decimal(h.family) }
+            if i + 1 >= packet.layers.count || isPayload(i + 1) { t.append("loopback family "); t.decimal(h.family) }
             write(from: i + 1, end: end, to: &t)
         case .arp(let arp):
             arp.summarize(b, length: end - arp.offset, to: &t)
@@ -114,8 +118,8 @@ struct SummaryWriter {
 
     /// Writes what follows an IP header's addresses (`: ` already written).
     func writeTransport(from i: Int, end: Int, to t: inout TextBuffer) {
-        guard i < layers.count else { return }
-        switch layers[i] {
+        guard i < packet.layers.count else { return }
+        switch packet.layers[i] {
         case .icmp(let h): h.summarize(writer: self, length: end - h.offset, to: &t)
         case .icmpv6(let h): h.summarize(length: end - h.offset, to: &t)
         case .udp(let u): u.summarize(writer: self, index: i, to: &t)
@@ -127,14 +131,35 @@ struct SummaryWriter {
         }
     }
 
+    /// Writes `src[.port] > dst[.port]:` for an IP header at `i`, with the ports of a TCP or UDP
+    /// header right after it (tcpdump's form). Returns whether a further layer follows.
+    func writeAddresses(of i: Int, source: IPAddress, destination: IPAddress, to t: inout TextBuffer) -> Bool {
+        let hasNext = i + 1 < packet.layers.count
+        var sourcePort: UInt16?, destinationPort: UInt16?
+        if hasNext {
+            switch packet.layers[i + 1] {
+            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
+            default: break
+            }
+        }
+        t.ip(source)
+        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
+        t.append(" > ")
+        t.ip(destination)
+        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
+        t.append(":")
+        return hasNext
+    }
+
     func isPayload(_ i: Int) -> Bool {
-        if case .payload = layers[i] { return true }
+        if case .payload = packet.layers[i] { return true }
         return false
     }
 
     /// Writes the inner packet of a tunnel (`: ` and its layers) if one was decoded.
     func writeInner(from i: Int, end: Int, to t: inout TextBuffer) {
-        guard i < layers.count, !isPayload(i) else { return }
+        guard i < packet.layers.count, !isPayload(i) else { return }
         t.append(": ")
         write(from: i, end: end, to: &t)
     }
@@ -142,20 +167,26 @@ struct SummaryWriter {
 
 /// tcpdump's names for EtherTypes in `-e` output: `IPv4 (0x0800)`.
 enum EtherTypeName {
-    static func write(_ type: UInt16, to t: inout TextBuffer) {
+    /// tcpdump's name for an EtherType, or nil when it has none.
+    static func name(_ type: UInt16) -> StaticString? {
         switch type {
-        case EtherType.ipv4: t.append("IPv4")
-        case EtherType.ipv6: t.append("IPv6")
-        case EtherType.arp: t.append("ARP")
-        case EtherType.vlan: t.append("802.1Q")
-        case EtherType.qinq: t.append("802.1Q-QinQ")
-        case EtherType.qinqLegacy: t.append("802.1Q-9100")
-        case 0x8035: t.append("Reverse ARP")
-        case 0x88CC: t.append("LLDP")
-        case 0x8847: t.append("MPLS unicast")
-        case 0x8864: t.append("PPPoE S")
-        default: t.append("Unknown")
+        case EtherType.ipv4: "IPv4"
+        case EtherType.ipv6: "IPv6"
+        case EtherType.arp: "ARP"
+        case EtherType.vlan: "802.1Q"
+        case EtherType.qinq: "802.1Q-QinQ"
+        case EtherType.qinqLegacy: "802.1Q-9100"
+        case 0x9200: "802.1Q-9200"
+        case 0x8035: "Reverse ARP"
+        case 0x88CC: "LLDP"
+        case 0x8847: "MPLS unicast"
+        case 0x8864: "PPPoE S"
+        default: nil
         }
+    }
+
+    static func write(_ type: UInt16, to t: inout TextBuffer) {
+        t.append(name(type) ?? "Unknown")
         t.append(" (0x"); t.hex(type, width: 4); t.append(")")
     }
 }

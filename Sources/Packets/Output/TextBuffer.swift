@@ -2,82 +2,152 @@ import HopscopeModel
 
 /// A growable UTF-8 byte buffer that summaries are written into.
 ///
-/// Reuse one buffer for many packets (`removeAll(keepingCapacity:)`) and write its bytes out in
-/// bulk: after warm-up, writing a summary allocates nothing. Not thread-safe (a value type; give
-/// each thread its own).
-public struct TextBuffer: Sendable {
-    public var bytes: [UInt8] = []
+/// Reuse one buffer for many packets (`removeAll()`) and write its bytes out in bulk: after
+/// warm-up, writing a summary allocates nothing. A class over raw memory, so that appending a
+/// byte is a store and an increment (no copy-on-write check per byte). Not thread-safe: give each
+/// thread its own.
+public final class TextBuffer {
+    // Unchecked: the buffer is single-threaded by contract, and a dynamic exclusivity check on
+    // every byte written would cost more than the write itself.
+    @exclusivity(unchecked) private var base: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var capacity: Int
+    /// Bytes written so far.
+    @exclusivity(unchecked) public private(set) var count: Int = 0
 
-    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
-
-    public var string: String { String(decoding: bytes, as: UTF8.self) }
-    public var isEmpty: Bool { bytes.isEmpty }
-
-    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
-
-    @inline(__always) public mutating func append(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    public init(capacity: Int = 256) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
     }
 
-    public mutating func append(_ text: String) {
-        bytes.append(contentsOf: text.utf8)
+    deinit { base.deallocate() }
+
+    /// The bytes written so far (a copy).
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    public var string: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
+    public var isEmpty: Bool { count == 0 }
+
+    /// Calls `body` with the bytes written so far, without copying them.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
-    @inline(__always) mutating func byte(_ c: UInt8) { bytes.append(c) }
+    public func removeAll() { count = 0 }
 
-    /// Decimal text of an unsigned number.
-    public mutating func decimal<T: BinaryInteger>(_ value: T) {
-        var v = UInt64(truncatingIfNeeded: value)
-        if v < 10 { bytes.append(UInt8(ascii: "0") &+ UInt8(v)); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 {
-                d[n] = UInt8(ascii: "0") &+ UInt8(v % 10)
-                v /= 10
-                n += 1
-            }
-            while n > 0 {
-                n -= 1
-                bytes.append(d[n])
-            }
+    @inline(__always) func reserve(_ n: Int) {
+        if count + n > capacity { grow(count + n) }
+    }
+
+    private func grow(_ needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.update(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always) public func append(_ text: StaticString) {
+        let n = text.utf8CodeUnitCount
+        reserve(n)
+        (base + count).update(from: text.utf8Start, count: n)
+        count += n
+    }
+
+    /// Appends a String (a StaticString literal goes to the cheaper `append(_:)`).
+    public func append(contentsOf text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            reserve(utf8.count)
+            if let start = utf8.baseAddress { (base + count).update(from: start, count: utf8.count) }
+            count += utf8.count
         }
     }
 
+    /// Appends raw bytes (already UTF-8).
+    public func append(bytes: UnsafeRawBufferPointer) {
+        reserve(bytes.count)
+        if let start = bytes.baseAddress { UnsafeMutableRawPointer(base + count).copyMemory(from: start, byteCount: bytes.count) }
+        count += bytes.count
+    }
+
+    @inline(__always) func byte(_ c: UInt8) {
+        reserve(1)
+        base[count] = c
+        count += 1
+    }
+
+    /// Decimal text of an unsigned number.
+    @inline(__always) public func decimal<T: BinaryInteger>(_ value: T) {
+        decimal64(UInt64(truncatingIfNeeded: value))
+    }
+
+    private func decimal64(_ value: UInt64) {
+        var digits = 1
+        var v = value
+        while v >= 10 { v /= 10; digits += 1 }
+        reserve(digits)
+        v = value
+        var i = count + digits - 1
+        while i >= count {
+            base[i] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+            v /= 10
+            i -= 1
+        }
+        count += digits
+    }
+
     /// Signed decimal.
-    public mutating func signed(_ value: Int) {
+    public func signed(_ value: Int) {
         if value < 0 { byte(UInt8(ascii: "-")); decimal(UInt64(-Int64(value))) } else { decimal(UInt64(value)) }
     }
 
     private static let hexDigits: StaticString = "0123456789abcdef"
 
     /// Lower-case hex, at least `width` digits, without prefix.
-    public mutating func hex<T: BinaryInteger>(_ value: T, width: Int = 1) {
+    public func hex<T: BinaryInteger>(_ value: T, width: Int = 1) {
         let v = UInt64(truncatingIfNeeded: value)
         var digits = 1
         while digits < 16 && v >> (4 * UInt64(digits)) != 0 { digits += 1 }
         digits = max(digits, width)
-        Self.hexDigits.withUTF8Buffer { table in
-            for i in stride(from: digits - 1, through: 0, by: -1) {
-                bytes.append(table[Int((v >> (4 * UInt64(i))) & 0xF)])
-            }
+        reserve(digits)
+        let table = Self.hexDigits.utf8Start
+        for i in stride(from: digits - 1, through: 0, by: -1) {
+            base[count] = table[Int((v >> (4 * UInt64(i))) & 0xF)]
+            count += 1
         }
     }
 
-    public mutating func ipv4(_ a: IPv4Address) {
-        decimal(a.value >> 24)
-        byte(UInt8(ascii: "."))
-        decimal((a.value >> 16) & 0xFF)
-        byte(UInt8(ascii: "."))
-        decimal((a.value >> 8) & 0xFF)
-        byte(UInt8(ascii: "."))
-        decimal(a.value & 0xFF)
+    public func ipv4(_ a: IPv4Address) {
+        reserve(15)
+        octet(a.value >> 24)
+        base[count] = UInt8(ascii: "."); count += 1
+        octet((a.value >> 16) & 0xFF)
+        base[count] = UInt8(ascii: "."); count += 1
+        octet((a.value >> 8) & 0xFF)
+        base[count] = UInt8(ascii: "."); count += 1
+        octet(a.value & 0xFF)
+    }
+
+    /// 0-255 in decimal; the caller has reserved 3 bytes.
+    @inline(__always) private func octet(_ o: UInt32) {
+        if o >= 100 {
+            base[count] = UInt8(truncatingIfNeeded: o / 100) &+ 48
+            base[count + 1] = UInt8(truncatingIfNeeded: o / 10 % 10) &+ 48
+            base[count + 2] = UInt8(truncatingIfNeeded: o % 10) &+ 48
+            count += 3
+        } else if o >= 10 {
+            base[count] = UInt8(truncatingIfNeeded: o / 10) &+ 48
+            base[count + 1] = UInt8(truncatingIfNeeded: o % 10) &+ 48
+            count += 2
+        } else {
+            base[count] = UInt8(truncatingIfNeeded: o) &+ 48
+            count += 1
+        }
     }
 
     /// RFC 5952 text: longest run of two or more zero groups compressed, first one on ties.
-    public mutating func ipv6(_ a: IPv6Address) {
+    public func ipv6(_ a: IPv6Address) {
         @inline(__always) func group(_ i: Int) -> UInt16 {
             i < 4 ? UInt16(truncatingIfNeeded: a.high >> (48 - 16 * UInt64(i))) : UInt16(truncatingIfNeeded: a.low >> (48 - 16 * UInt64(i - 4)))
         }
@@ -109,14 +179,14 @@ public struct TextBuffer: Sendable {
         }
     }
 
-    public mutating func ip(_ a: IPAddress) {
+    public func ip(_ a: IPAddress) {
         switch a {
         case .v4(let v): ipv4(v)
         case .v6(let v): ipv6(v)
         }
     }
 
-    public mutating func mac(_ m: MACAddress) {
+    public func mac(_ m: MACAddress) {
         for i in 0..<6 {
             if i > 0 { byte(UInt8(ascii: ":")) }
             hex(UInt8(truncatingIfNeeded: m.value >> (40 - 8 * UInt64(i))), width: 2)
@@ -124,24 +194,25 @@ public struct TextBuffer: Sendable {
     }
 
     /// `HH:MM:SS.uuuuuu` of a Unix time, in UTC (tcpdump's default form).
-    public mutating func timeOfDay(seconds: Int64, nanoseconds: Int32) {
-        let s = ((seconds % 86_400) + 86_400) % 86_400
-        twoDigits(Int(s / 3600))
-        byte(UInt8(ascii: ":"))
-        twoDigits(Int(s / 60 % 60))
-        byte(UInt8(ascii: ":"))
-        twoDigits(Int(s % 60))
-        byte(UInt8(ascii: "."))
-        let micro = Int(nanoseconds) / 1000
-        var divisor = 100_000
-        while divisor > 0 {
-            byte(UInt8(ascii: "0") &+ UInt8(micro / divisor % 10))
-            divisor /= 10
+    public func timeOfDay(seconds: Int64, nanoseconds: Int32) {
+        reserve(15)
+        let s = Int(((seconds % 86_400) + 86_400) % 86_400)
+        let p = base + count
+        @inline(__always) func two(_ v: Int, _ at: Int) {
+            p[at] = UInt8(truncatingIfNeeded: v / 10 % 10) &+ 48
+            p[at + 1] = UInt8(truncatingIfNeeded: v % 10) &+ 48
         }
-    }
-
-    private mutating func twoDigits(_ v: Int) {
-        byte(UInt8(ascii: "0") &+ UInt8(v / 10 % 10))
-        byte(UInt8(ascii: "0") &+ UInt8(v % 10))
+        two(s / 3600, 0)
+        p[2] = UInt8(ascii: ":")
+        two(s / 60 % 60, 3)
+        p[5] = UInt8(ascii: ":")
+        two(s % 60, 6)
+        p[8] = UInt8(ascii: ".")
+        var micro = Int(max(0, nanoseconds)) / 1000
+        for i in stride(from: 14, through: 9, by: -1) {
+            p[i] = UInt8(truncatingIfNeeded: micro % 10) &+ 48
+            micro /= 10
+        }
+        count += 15
     }
 }

@@ -47,6 +47,11 @@ public struct ARPPacket: Hashable, Sendable, BitwiseCopyable, Codable {
             return packet.fail(.truncated(.arp, at: start + fixedLength, needed: arp.length, available: end - start, .fieldCutShort))
         }
         let sha = start + fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
+        // ATMARP (RFC 2225, hardware type 19) lays its addresses out differently: kept raw.
+        guard arp.hardwareType != 19 else {
+            _ = packet.push(.arp(arp))
+            return .done
+        }
         if hln == 6 {
             arp.senderHardwareAddress = b.mac(sha)
             arp.targetHardwareAddress = b.mac(tha)
@@ -66,14 +71,17 @@ extension ARPPacket {
         t.append("ARP, ")
         let hln = Int(hardwareLength), pln = Int(protocolLength)
         let sha = offset + Self.fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
-        guard protocolType == EtherType.ipv4 || protocolType == 0x1000, pln == 4, hln > 0, offset + self.length <= b.count else {
+        guard protocolType == EtherType.ipv4 || protocolType == 0x1000, pln == 4, hln > 0, hardwareType != 19,
+              offset + self.length <= b.count else {
             switch hardwareType {
             case 1: t.append("Ethernet")
             case 6: t.append("IEEE 802")
             default: t.append("Unknown Hardware ("); t.decimal(hardwareType); t.append(")")
             }
             t.append(" (len "); t.decimal(hardwareLength); t.append("), ")
-            if protocolType == EtherType.ipv4 { t.append("IPv4") } else { t.append("Unknown Protocol (0x"); t.hex(protocolType, width: 4); t.append(")") }
+            if let name = EtherTypeName.name(protocolType) { t.append(name) } else {
+                t.append("Unknown Protocol (0x"); t.hex(protocolType, width: 4); t.append(")")
+            }
             t.append(" (len "); t.decimal(protocolLength); t.append("), length "); t.decimal(max(0, length))
             return
         }
@@ -100,7 +108,9 @@ extension ARPPacket {
         case 9:
             t.append("Inverse Reply "); hardware(sha, &t); t.append(" at "); t.ipv4(b.ipv4(spa))
         default:
+            // tcpdump shows an unknown operation's bytes instead of a length.
             t.append("Unknown ("); t.decimal(opcode); t.append(")")
+            return
         }
         t.append(", length "); t.decimal(max(0, length))
     }

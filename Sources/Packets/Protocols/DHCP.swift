@@ -276,7 +276,7 @@ extension DHCPMessage {
         t.append(", length "); t.decimal(max(0, length))
         t.append(", xid 0x"); t.hex(xid)
         if let messageType {
-            t.append(", DHCP-"); t.append(messageType.description)
+            t.append(", DHCP-"); t.append(contentsOf: messageType.description)
         }
         if let requested = option(DHCPOption.Code.requestedIPAddress, in: b), requested.count == 4 {
             t.append(", requested "); t.ipv4(b.ipv4(requested.offset))

@@ -147,6 +147,14 @@ public struct DNSMessage: Hashable, Sendable, BitwiseCopyable, Codable {
 
     /// The resource records of one section.
     public func records(_ section: DNSSection, in b: UnsafeRawBufferPointer) throws(DecodeError) -> [DNSResourceRecord] {
+        let (records, error) = readableRecords(section, in: b)
+        if let error { throw error }
+        return records
+    }
+
+    /// The records of one section up to the first broken one, and the error that stopped the
+    /// reading (a cut-short message still shows what it carried, as tshark does).
+    public func readableRecords(_ section: DNSSection, in b: UnsafeRawBufferPointer) -> ([DNSResourceRecord], DecodeError?) {
         let (start, count): (Int, UInt16) = switch section {
         case .answer: (answersOffset, ancount)
         case .authority: (authorityOffset, nscount)
@@ -156,11 +164,15 @@ public struct DNSMessage: Hashable, Sendable, BitwiseCopyable, Codable {
         var cursor = start
         for _ in 0..<count {
             guard cursor < message.end else { break }
-            let (record, next) = try DNSResourceRecord.read(b, at: cursor, message: message)
-            out.append(record)
-            cursor = next
+            do {
+                let (record, next) = try DNSResourceRecord.read(b, at: cursor, message: message)
+                out.append(record)
+                cursor = next
+            } catch {
+                return (out, error)
+            }
         }
-        return out
+        return (out, nil)
     }
 }
 
@@ -184,7 +196,14 @@ public enum DNSRecordType {
     public static let dname: UInt16 = 39
 
     public static func mnemonic(_ type: UInt16) -> String {
-        switch type {
+        let text = TextBuffer(capacity: 16)
+        write(type, to: text)
+        return text.string
+    }
+
+    /// Writes the mnemonic (`A`, `AAAA`, `Type65280`) without building a String.
+    static func write(_ type: UInt16, to t: TextBuffer) {
+        let name: StaticString = switch type {
         case 1: "A"
         case 2: "NS"
         case 5: "CNAME"
@@ -213,7 +232,13 @@ public enum DNSRecordType {
         case 255: "ANY"
         case 256: "URI"
         case 257: "CAA"
-        default: "Type\(type)"
+        default: ""
+        }
+        if name.utf8CodeUnitCount == 0 {
+            t.append("Type")
+            t.decimal(type)
+        } else {
+            t.append(name)
         }
     }
 }
@@ -374,37 +399,9 @@ enum DNSName {
         case .failure(let error): throw error
         case .success(let n): next = n
         }
-        var text: [UInt8] = []
-        var i = offset
-        while true {
-            let byte = b.u8(i)
-            if byte == 0 { break }
-            if byte & 0xC0 == 0xC0 {
-                i = message.offset + Int(b.u16(i) & 0x3FFF)
-                continue
-            }
-            for j in (i + 1)..<(i + 1 + Int(byte)) { appendEscaped(b.u8(j), to: &text) }
-            text.append(UInt8(ascii: "."))
-            i += 1 + Int(byte)
-        }
-        if text.isEmpty { text.append(UInt8(ascii: ".")) }
-        return (String(decoding: text, as: UTF8.self), next)
-    }
-
-    /// RFC 1035 master-file escaping, as tcpdump prints it: `\.` and `\\`, `\DDD` for bytes that
-    /// are not printable ASCII.
-    static func appendEscaped(_ c: UInt8, to text: inout [UInt8]) {
-        if c == UInt8(ascii: ".") || c == UInt8(ascii: "\\") {
-            text.append(UInt8(ascii: "\\"))
-            text.append(c)
-        } else if c > 0x20 && c < 0x7F {
-            text.append(c)
-        } else {
-            text.append(UInt8(ascii: "\\"))
-            text.append(UInt8(ascii: "0") + c / 100)
-            text.append(UInt8(ascii: "0") + (c / 10) % 10)
-            text.append(UInt8(ascii: "0") + c % 10)
-        }
+        var text = TextBuffer(capacity: 64)
+        write(b, at: offset, message: message, to: &text)
+        return (text.string, next)
     }
 }
 
@@ -419,7 +416,7 @@ extension DNSMessage {
         t.decimal(id)
         t.append(Self.opcodeNames[Int(opcode)])
         if isResponse {
-            if extendedRcode != 0 { t.append(" "); t.append(DNSResponseCode.name(extendedRcode)) }
+            if extendedRcode != 0 { t.append(" "); t.append(contentsOf: DNSResponseCode.name(extendedRcode)) }
             if aa { t.append("*") }
             if !ra { t.append("-") }
             if tc { t.append("|") }
@@ -451,7 +448,7 @@ extension DNSMessage {
             var n = 0
             while n < qdcount, cursor < message.end {
                 guard case .success(let after) = DNSName.skip(b, at: cursor, message: message), after + 4 <= message.end else { break }
-                t.append(" "); t.append(DNSRecordType.mnemonic(b.u16(after)))
+                t.append(" "); DNSRecordType.write(b.u16(after), to: t)
                 let qclass = b.u16(after + 2)
                 if qclass != 1 { t.append(" "); DNSClassName.write(qclass, to: &t) }
                 t.append("? ")
@@ -470,7 +467,7 @@ extension DNSMessage {
         let data = fixed + 10, end = data + rdlength
         guard end <= message.end else { return nil }
         if rclass != 1 && type != DNSRecordType.opt { t.append(" "); DNSClassName.write(rclass, to: &t) }
-        t.append(" "); t.append(DNSRecordType.mnemonic(type))
+        t.append(" "); DNSRecordType.write(type, to: t)
         switch type {
         case DNSRecordType.a where rdlength == 4:
             t.append(" "); t.ipv4(b.ipv4(data))
@@ -502,6 +499,24 @@ extension DNSMessage {
     }
 }
 
+extension TextBuffer {
+    /// One label byte with RFC 1035 master-file escaping, as tcpdump prints it: `\.` and
+    /// `\\`, `\DDD` for bytes that are not printable ASCII.
+    func appendEscapedLabelByte(_ c: UInt8) {
+        if c == UInt8(ascii: ".") || c == UInt8(ascii: "\\") {
+            byte(UInt8(ascii: "\\"))
+            byte(c)
+        } else if c > 0x20 && c < 0x7F {
+            byte(c)
+        } else {
+            byte(UInt8(ascii: "\\"))
+            byte(UInt8(ascii: "0") + c / 100)
+            byte(UInt8(ascii: "0") + (c / 10) % 10)
+            byte(UInt8(ascii: "0") + c % 10)
+        }
+    }
+}
+
 /// QCLASS/CLASS names as tcpdump prints them.
 enum DNSClassName {
     static func write(_ rclass: UInt16, to t: inout TextBuffer) {
@@ -528,7 +543,7 @@ extension DNSName {
                 i = message.offset + Int(b.u16(i) & 0x3FFF)
                 continue
             }
-            for j in (i + 1)..<(i + 1 + Int(byte)) { appendEscaped(b.u8(j), to: &t.bytes) }
+            for j in (i + 1)..<(i + 1 + Int(byte)) { t.appendEscapedLabelByte(b.u8(j)) }
             t.byte(UInt8(ascii: "."))
             wrote = true
             i += 1 + Int(byte)

@@ -86,7 +86,7 @@ extension GREHeader {
             if let sequenceNumber { t.append(", seq "); t.decimal(sequenceNumber) }
         }
         t.append(", length "); t.decimal(max(0, length))
-        if i + 1 < w.layers.count, !w.isPayload(i + 1) {
+        if i + 1 < w.packet.layers.count, !w.isPayload(i + 1) {
             w.writeInner(from: i + 1, end: offset + length, to: &t)
         } else if version == 0 && !routingPresent && protocolType != EtherType.ipv4 && protocolType != EtherType.ipv6 && protocolType != EtherType.transparentEthernet {
             t.append(": gre-proto-0x"); t.hex(protocolType)

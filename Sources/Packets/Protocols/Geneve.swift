@@ -35,7 +35,7 @@ public struct GeneveHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         let optionsLength = Int(first & 0x3F) * 4
         let header = GeneveHeader(offset: start, version: first >> 6, optionsLength: first & 0x3F, oam: second & 0x80 != 0,
                                   critical: second & 0x40 != 0, protocolType: b.u16(start + 2), vni: b.u32(start + 4) >> 8,
-                                  options: ByteRange(offset: start + fixedLength, count: optionsLength))
+                                  options: ByteRange(offset: start + fixedLength, count: min(optionsLength, end - start - fixedLength)))
         guard header.version == 0 else {
             return packet.fail(.malformed(.geneve, at: start, .badVersion, value: Int(header.version)))
         }
@@ -64,10 +64,11 @@ public struct GeneveOption: Hashable, Sendable, Codable {
 
     static func validate(_ b: UnsafeRawBufferPointer, _ range: ByteRange) -> DecodeError? {
         var i = range.offset
-        while i < range.end {
-            guard i + 4 <= range.end else { return .malformed(.geneve, at: i, .badOptionLength) }
+        let rangeEnd = min(range.end, b.count)
+        while i < rangeEnd {
+            guard i + 4 <= rangeEnd else { return .malformed(.geneve, at: i, .badOptionLength) }
             let words = Int(b.u8(i + 3) & 0x1F)
-            guard i + 4 + words * 4 <= range.end else { return .malformed(.geneve, at: i, .badOptionLength, value: words) }
+            guard i + 4 + words * 4 <= rangeEnd else { return .malformed(.geneve, at: i, .badOptionLength, value: words) }
             i += 4 + words * 4
         }
         return nil
@@ -78,7 +79,8 @@ public struct GeneveOption: Hashable, Sendable, Codable {
         if let error = validate(b, header.options) { throw error }
         var out: [GeneveOption] = []
         var i = header.options.offset
-        while i < header.options.end {
+        let end = min(header.options.end, b.count)
+        while i < end {
             let words = b.u8(i + 3) & 0x1F
             let dataEnd = i + 4 + Int(words) * 4
             out.append(GeneveOption(optionClass: b.u16(i), type: b.u8(i + 2), length: words, data: b.hexString((i + 4)..<dataEnd, separator: "")))

@@ -146,12 +146,13 @@ public struct NDOption: Hashable, Sendable, Codable {
 
     static func validate(_ b: UnsafeRawBufferPointer, _ range: ByteRange) -> DecodeError? {
         var i = range.offset
-        while i < range.end {
-            guard i + 2 <= range.end else { return .truncated(.icmpv6, at: i, needed: 2, available: range.end - i, .optionCutShort) }
+        let rangeEnd = min(range.end, b.count)
+        while i < rangeEnd {
+            guard i + 2 <= rangeEnd else { return .truncated(.icmpv6, at: i, needed: 2, available: rangeEnd - i, .optionCutShort) }
             let units = Int(b.u8(i + 1))
             guard units > 0 else { return .malformed(.icmpv6, at: i, .badOptionLength) }
-            guard i + units * 8 <= range.end else {
-                return .truncated(.icmpv6, at: i, needed: units * 8, available: range.end - i, .optionCutShort)
+            guard i + units * 8 <= rangeEnd else {
+                return .truncated(.icmpv6, at: i, needed: units * 8, available: rangeEnd - i, .optionCutShort)
             }
             i += units * 8
         }
@@ -163,7 +164,8 @@ public struct NDOption: Hashable, Sendable, Codable {
         if let error = validate(b, header.options) { throw error }
         var out: [NDOption] = []
         var i = header.options.offset
-        while i < header.options.end {
+        let optionsEnd = min(header.options.end, b.count)
+        while i < optionsEnd {
             let type = b.u8(i), units = b.u8(i + 1)
             let valueStart = i + 2, end = i + Int(units) * 8
             var option = NDOption(type: type, length: units)

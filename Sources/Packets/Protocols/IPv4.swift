@@ -75,7 +75,7 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable, Codable {
                                 identification: b.u16(start + 4), flags: UInt8(flagsFragment >> 13),
                                 fragmentOffset: flagsFragment & 0x1FFF, timeToLive: b.u8(start + 8), protocol: b.u8(start + 9),
                                 headerChecksum: b.u16(start + 10), source: b.ipv4(start + 12), destination: b.ipv4(start + 16),
-                                options: ByteRange(offset: start + minimumLength, count: headerLength - minimumLength),
+                                options: ByteRange(offset: start + minimumLength, count: min(headerLength, captured) - minimumLength),
                                 payload: .empty)
         guard captured >= headerLength else {
             _ = packet.push(.ipv4(header))
@@ -143,13 +143,14 @@ public struct IPv4Option: Hashable, Sendable, Codable {
 
     static func validate(_ b: UnsafeRawBufferPointer, _ range: ByteRange) -> DecodeError? {
         var i = range.offset
-        while i < range.end {
+        let rangeEnd = min(range.end, b.count)
+        while i < rangeEnd {
             let type = b.u8(i)
             if type == 0 { return nil }
             if type == 1 { i += 1; continue }
-            guard i + 1 < range.end else { return .malformed(.ipv4, at: i, .badOptionLength) }
+            guard i + 1 < rangeEnd else { return .malformed(.ipv4, at: i, .badOptionLength) }
             let length = Int(b.u8(i + 1))
-            guard length >= 2, i + length <= range.end else { return .malformed(.ipv4, at: i, .badOptionLength, value: length) }
+            guard length >= 2, i + length <= rangeEnd else { return .malformed(.ipv4, at: i, .badOptionLength, value: length) }
             i += length
         }
         return nil
@@ -200,21 +201,7 @@ extension IPv4Header {
     func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
         if !omitPrefix { t.append("IP ") }
         let end = totalLength == 0 ? payload.end : offset + Int(totalLength)
-        let hasNext = i + 1 < w.layers.count
-        var sourcePort: UInt16?, destinationPort: UInt16?
-        if hasNext {
-            switch w.layers[i + 1] {
-            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            default: break
-            }
-        }
-        t.ipv4(source)
-        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
-        t.append(" > ")
-        t.ipv4(destination)
-        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
-        t.append(":")
+        let hasNext = w.writeAddresses(of: i, source: .v4(source), destination: .v4(destination), to: &t)
         if fragmentOffset != 0 {
             t.append(" ip-proto-"); t.decimal(`protocol`)
             return

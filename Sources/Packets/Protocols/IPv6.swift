@@ -141,7 +141,12 @@ public struct IPv6ExtensionHeader: Hashable, Sendable, BitwiseCopyable, Codable 
         var header = IPv6ExtensionHeader(offset: start, headerType: type, nextHeader: b.u8(start), headerExtensionLength: hdrExtLen,
                                          length: length, routingType: 0, segmentsLeft: 0, fragmentOffset: 0, moreFragments: false,
                                          identification: 0, jumboPayloadLength: nil,
-                                         data: ByteRange(offset: start + 2, count: length - 2))
+                                         data: ByteRange(offset: start + 2, count: min(length, captured) - 2))
+        if type == IPProtocolNumber.routing {
+            // In the first 8 bytes, so known even when the rest is cut off.
+            header.routingType = b.u8(start + 2)
+            header.segmentsLeft = b.u8(start + 3)
+        }
         guard captured >= length else {
             _ = packet.push(.ipv6Extension(header))
             return packet.fail(.truncated(.ipv6Extension, at: start, needed: length, available: captured))
@@ -155,8 +160,6 @@ public struct IPv6ExtensionHeader: Hashable, Sendable, BitwiseCopyable, Codable 
             header.identification = b.u32(start + 4)
             header.data = .empty
         case IPProtocolNumber.routing:
-            header.routingType = b.u8(start + 2)
-            header.segmentsLeft = b.u8(start + 3)
             header.data = ByteRange(offset: start + 4, count: length - 4)
         case IPProtocolNumber.hopByHop, IPProtocolNumber.destinationOptions:
             switch IPv6Option.scan(b, header.data) {
@@ -204,12 +207,13 @@ public struct IPv6Option: Hashable, Sendable, Codable {
     static func scan(_ b: UnsafeRawBufferPointer, _ range: ByteRange) -> Result<UInt32?, DecodeError> {
         var i = range.offset
         var jumbo: UInt32?
-        while i < range.end {
+        let rangeEnd = min(range.end, b.count)
+        while i < rangeEnd {
             let type = b.u8(i)
             if type == 0 { i += 1; continue }
-            guard i + 1 < range.end else { return .failure(.malformed(.ipv6Extension, at: i, .badOptionLength)) }
+            guard i + 1 < rangeEnd else { return .failure(.malformed(.ipv6Extension, at: i, .badOptionLength)) }
             let length = Int(b.u8(i + 1))
-            guard i + 2 + length <= range.end else { return .failure(.malformed(.ipv6Extension, at: i, .badOptionLength, value: length)) }
+            guard i + 2 + length <= rangeEnd else { return .failure(.malformed(.ipv6Extension, at: i, .badOptionLength, value: length)) }
             if type == 0xC2 && length == 4 { jumbo = b.u32(i + 2) }
             i += 2 + length
         }
@@ -241,21 +245,7 @@ extension IPv6Header {
     func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
         if !omitPrefix { t.append("IP6 ") }
         let end = payloadLength == 0 ? payload.end : payload.offset + Int(payloadLength)
-        let hasNext = i + 1 < w.layers.count
-        var sourcePort: UInt16?, destinationPort: UInt16?
-        if hasNext {
-            switch w.layers[i + 1] {
-            case .tcp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            case .udp(let h): sourcePort = h.sourcePort; destinationPort = h.destinationPort
-            default: break
-            }
-        }
-        t.ipv6(source)
-        if let sourcePort { t.byte(UInt8(ascii: ".")); t.decimal(sourcePort) }
-        t.append(" > ")
-        t.ipv6(destination)
-        if let destinationPort { t.byte(UInt8(ascii: ".")); t.decimal(destinationPort) }
-        t.append(":")
+        let hasNext = w.writeAddresses(of: i, source: .v6(source), destination: .v6(destination), to: &t)
         if !hasNext || w.isPayload(i + 1) {
             if hasNext || w.packet.issue == nil {
                 t.append("  ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - payload.offset))
@@ -283,7 +273,7 @@ extension IPv6ExtensionHeader {
         default: break
         }
         let next = i + 1
-        guard next < w.layers.count else { return }
+        guard next < w.packet.layers.count else { return }
         if w.isPayload(next) {
             t.append("ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - offset - length))
             return

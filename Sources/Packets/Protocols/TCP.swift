@@ -69,7 +69,7 @@ public struct TCPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
                                sequenceNumber: b.u32(start + 4), acknowledgmentNumber: b.u32(start + 8), dataOffset: dataOffset,
                                flags: offsetFlags & 0x0FFF, window: b.u16(start + 14), checksum: b.u16(start + 16),
                                urgentPointer: b.u16(start + 18),
-                               options: ByteRange(offset: start + minimumLength, count: max(0, headerLength - minimumLength)),
+                               options: ByteRange(offset: start + minimumLength, count: max(0, min(headerLength, captured) - minimumLength)),
                                payload: .empty)
         guard headerLength >= minimumLength else {
             _ = packet.push(.tcp(header))
@@ -118,13 +118,14 @@ public struct TCPOption: Hashable, Sendable, Codable {
 
     static func validate(_ b: UnsafeRawBufferPointer, _ range: ByteRange) -> DecodeError? {
         var i = range.offset
-        while i < range.end {
+        let end = min(range.end, b.count)
+        while i < end {
             let kind = b.u8(i)
             if kind == endOfOptionList { return nil }
             if kind == noOperation { i += 1; continue }
-            guard i + 1 < range.end else { return .malformed(.tcp, at: i, .badOptionLength) }
+            guard i + 1 < end else { return .malformed(.tcp, at: i, .badOptionLength) }
             let length = Int(b.u8(i + 1))
-            guard length >= 2, i + length <= range.end else { return .malformed(.tcp, at: i, .badOptionLength, value: length) }
+            guard length >= 2, i + length <= end else { return .malformed(.tcp, at: i, .badOptionLength, value: length) }
             i += length
         }
         return nil
@@ -135,7 +136,8 @@ public struct TCPOption: Hashable, Sendable, Codable {
         if let error = validate(b, header.options) { throw error }
         var out: [TCPOption] = []
         var i = header.options.offset
-        while i < header.options.end {
+        let end = min(header.options.end, b.count)
+        while i < end {
             let kind = b.u8(i)
             if kind == endOfOptionList || kind == noOperation {
                 out.append(TCPOption(kind: kind))
@@ -172,7 +174,7 @@ extension TCPHeader {
     /// with absolute sequence numbers (tcpdump `-S`): a stateless decode has no connection to be
     /// relative to, and absolute numbers are what match across hops.
     func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: inout TextBuffer) {
-        if i > 0, case .ipv6Extension = w.layers[i - 1] {
+        if i > 0, case .ipv6Extension = w.packet.layers[i - 1] {
             t.decimal(sourcePort); t.append(" > "); t.decimal(destinationPort); t.append(": ")
         }
         let length = max(0, length)
@@ -194,13 +196,13 @@ extension TCPHeader {
         if ack { t.append(", ack "); t.decimal(acknowledgmentNumber) }
         t.append(", win "); t.decimal(window)
         if urg { t.append(", urg "); t.decimal(urgentPointer) }
-        if !options.isEmpty && options.end <= w.b.count {
+        if !options.isEmpty && options.end <= w.b.count && TCPOption.validate(w.b, options) == nil {
             t.append(", options [")
             writeOptions(w.b, to: &t)
             t.append("]")
         }
         t.append(", length "); t.decimal(length)
-        if i + 1 < w.layers.count, case .dns(let m) = w.layers[i + 1] {
+        if i + 1 < w.packet.layers.count, case .dns(let m) = w.packet.layers[i + 1] {
             t.append(" ")
             m.summarize(writer: w, to: &t)
         }

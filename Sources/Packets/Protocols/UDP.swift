@@ -76,12 +76,12 @@ public struct UDPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
 extension UDPHeader {
     /// `UDP, length 10`, or the application's summary (DNS, DHCP, VXLAN, Geneve).
     func summarize(writer w: SummaryWriter, index i: Int, to t: inout TextBuffer) {
-        if i > 0, case .ipv6Extension = w.layers[i - 1] {
+        if i > 0, case .ipv6Extension = w.packet.layers[i - 1] {
             t.decimal(sourcePort); t.append(" > "); t.decimal(destinationPort); t.append(": ")
         }
         let dataLength = length >= 8 ? Int(length) - 8 : payload.count
-        if i + 1 < w.layers.count {
-            switch w.layers[i + 1] {
+        if i + 1 < w.packet.layers.count {
+            switch w.packet.layers[i + 1] {
             case .dns(let m): m.summarize(writer: w, to: &t); return
             case .dhcp(let m): m.summarize(writer: w, length: dataLength, to: &t); return
             case .vxlan(let v): v.summarize(writer: w, index: i + 1, end: payload.offset + dataLength, to: &t); return
