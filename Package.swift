@@ -57,7 +57,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
-                "Collector", "Topology", "PathTrace",
+                "Collector", "Topology", "PathTrace", "Diagnosis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
