@@ -88,11 +88,13 @@ let package = Package(
         // Walks on lab snapshots recorded by scripts/record-snapshots (and edited copies of them).
         .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        // Diagnoses of recorded lab snapshots and edited copies: every check, ranking, verdicts (issue 8).
+        .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis", "PathTrace", "Topology", "HopscopeModel", "Lab"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
             dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "OpenVSwitch",
-                           "Packets", "Capture", "CPcap", "Lab", "hopscope"],
+                           "Packets", "Capture", "CPcap", "Lab", "hopscope", "Collector", "Diagnosis"],
             swiftSettings: strict),
         // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
         .executableTarget(name: "ovs-bench", dependencies: ["OpenVSwitch", "HopscopeModel", "Namespaces"],
