@@ -63,6 +63,7 @@ public enum LabFaultDiagnoses {
         row("instance-mac-changed", "FIREWALL_DROP") { ($0.computeNode.namespace, $0.floatingIPInstance.linuxBridge) },
         row("qvo-missing", "OVS_INTERFACE_ERROR") { ($0.computeNode.namespace, $0.floatingIPInstance.ovsPort) },
         row("router-rp-filter", "RP_FILTER_DROP", options: fromInternet) { ($0.router.namespace, $0.router.gatewayPort.name) },
+        row("veth-peer-hidden", "VETH_PEER_MISSING") { ($0.computeNode.namespace, $0.floatingIPInstance.bridgeVeth) },
         row("dns-server-down", "DNS_SERVER_DOWN") { ($0.dhcp.namespace, nil) },
     ]
 }

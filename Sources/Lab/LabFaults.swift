@@ -309,6 +309,13 @@ public enum LabFaults {
                 try await r.ip(router.namespace, ["route", "del", "\(r.plan.external.internetClient)/32", "dev", router.internalPort.name], step: "router-rp-filter")
             }),
         LabFault(
+            name: "veth-peer-hidden",
+            summary: "{instance}'s qvo (the other end of its qvb veth) was moved into a namespace no name or process holds: the qvb leads nowhere that can be followed",
+            target: .anyInstance,
+            breaks: { [.instance($0.instance.name)] },
+            apply: { r, s in try await r.hideInstancePort(s.instance) },
+            repair: { r, s in try await r.unhideInstancePort(s.instance) }),
+        LabFault(
             name: "dns-server-down",
             summary: "the DHCP agent's dnsmasq runs with DNS disabled (--port=0): DHCP works, instances get no DNS server",
             breaks: { _ in [.localDNS] },

@@ -51,14 +51,23 @@ import Testing
         var s = try F.healthy()
         s.editLink(F.router, plan.router.internalPort.name) { $0.flags.remove(.up); $0.operState = .down }
         _ = try expectFirst(try F.diagnose(s), .linkDown, namespace: F.router, device: plan.router.internalPort.name)
+        // With the instance's neighbour entry for the gateway gone, the walk cannot resolve the
+        // gateway at all: its owner being down is still the cause.
+        s.editNamespace(F.vm1.namespace) { $0.neighbors.removeAll { $0.address == .v4(plan.network.gateway) } }
+        let run = try F.diagnose(s)
+        let f = try expectFirst(run, .linkDown, namespace: F.router, device: plan.router.internalPort.name)
+        #expect(f.evidence.contains { $0.kind == .neighbor }, "\(f.evidence)")
     }
 
     @Test func vethWhosePeerCannotBeFollowedIsVethPeerMissing() throws {
         var s = try F.healthy()
-        s.editLink(F.compute, F.vm1.bridgeVeth) { $0.lowerIndex = 9999 }
+        // The qvo moved to a namespace the snapshot does not hold: the qvb names no peer.
+        s.editNamespace(F.compute) { $0.links.removeAll { $0.name == F.vm1.ovsPort } }
+        s.editLink(F.compute, F.vm1.bridgeVeth) { $0.vethPeer = nil; $0.lowerNamespaceID = 3; $0.flags.remove(.lowerUp); $0.operState = .down }
         let run = try F.diagnose(s)
         let f = try expectFirst(run, .vethPeerMissing, namespace: F.compute, device: F.vm1.bridgeVeth)
-        #expect(f.relevance == .cause && f.location.hop != nil)
+        #expect(f.relevance == .cause && f.location.hop != nil && f.title.contains("link-netnsid 3"))
+        #expect(!run.findings.contains { $0.code == .linkDown }, "no carrier is the missing peer's doing: \(F.describe(run))")
     }
 
     @Test func qvbOutOfItsBridgeIsNotInBridge() throws {
@@ -249,14 +258,15 @@ import Testing
         var run = try diagnoser.walk(DiagnosisRequest(instance: F.vm1.namespace, target: .from(F.client)))
         let hops = try #require(run.walks[0].result?.hops)
         let tunnel = try #require(hops.first { $0.role.hasSuffix("tunnel") && $0.namespace == F.compute })
-        let qvo = try #require(hops.first { $0.device == F.vm1.ovsPort })
+        let qvo = try #require(hops.first { $0.index > tunnel.index })
         run.observations = [ProbeObservation(walk: 0, probe: "3 ICMP echo requests from \(F.client)", answered: false, sightings: [
             .init(hop: tunnel.index, seen: true, evidence: [Evidence(kind: .capture, source: tunnel.device ?? "?", text: "3 packets")]),
             .init(hop: qvo.index, seen: false, evidence: [Evidence(kind: .capture, source: qvo.device ?? "?", text: "0 packets")]),
         ])]
         diagnoser.evaluate(&run)
         let lost = try #require(run.findings.first { $0.code == .packetLostAt })
-        #expect(lost.location.hop == qvo.index && lost.relevance == .cause)
+        #expect(lost.location.hop == qvo.index && lost.relevance == .cause, "\(lost.location) \(lost.relevance)")
+        #expect(lost.evidence.map(\.text) == ["3 packets", "0 packets"])
         // An answered probe says nothing.
         run.observations[0].answered = true
         diagnoser.evaluate(&run)

@@ -2,6 +2,7 @@ import Diagnosis
 import Foundation
 import HopscopeModel
 import Lab
+import PathTrace
 import Testing
 
 /// The lab snapshots recorded by `scripts/record-snapshots` (prefix `hspath-rec`, two
