@@ -39,6 +39,24 @@ import Testing
         }
     }
 
+    @Test func staleFailedNeighbourEntryOfAnInstanceThatIsUpIsNoFinding() throws {
+        // An earlier fault left the DHCP server's entry for vm1 FAILED; vm1 is up again on the same
+        // layer 2, so the next packet re-resolves it: nothing is wrong.
+        var s = try F.healthy()
+        s.editNamespace(plan.dhcp.namespace) { inv in
+            let i = inv.neighbors.firstIndex { $0.address == .v4(F.vm1.address) }!
+            inv.neighbors[i].state = .failed
+            inv.neighbors[i].mac = nil
+        }
+        let run = try F.diagnose(s)
+        #expect(run.findings.isEmpty && run.verdict.status == .healthy, "\(F.describe(run))")
+        let dhcp = try #require(run.walks.first { $0.purpose == .dhcp }?.result)
+        #expect(dhcp.hops.contains { $0.evidence.contains { $0.note?.contains("the FAILED entry is from an earlier attempt") == true } })
+        // With vm1's NIC gone from the layer 2 (its tap down), the entry is a stop again.
+        s.editLink(F.compute, F.vm1.tapDevice) { $0.flags.remove(.up); $0.flags.remove(.lowerUp); $0.operState = .down }
+        #expect(try F.diagnose(s).findings.first?.code == .linkDown)
+    }
+
     // MARK: Devices and links
 
     @Test func tapDownIsLinkDownAtTheTap() throws {
