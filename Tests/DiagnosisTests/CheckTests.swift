@@ -108,6 +108,21 @@ import Testing
         #expect(full.severity == .error && full.relevance == .cause)
     }
 
+    @Test func instanceNICLargerThanTheNetworkMTUIsAWarning() throws {
+        var s = try F.healthy()
+        s.editLink(F.vm1.namespace, F.vm1.interface) { $0.mtu = 1500 }
+        let f = try expectFirst(try F.diagnose(s), .mtuMismatch, namespace: F.vm1.namespace, device: F.vm1.interface)
+        #expect(f.severity == .warning && f.title.contains("1500") && f.title.contains("1450"))
+    }
+
+    @Test func problemsOffTheWalkedPathsDoNotConcernTheInstance() throws {
+        // An error on a port no walk crosses (another instance's) is not vm1's problem.
+        var s = try F.healthy()
+        s.editInterface(F.compute, F.vm2.ovsPort) { $0.error = "could not open network device \(F.vm2.ovsPort) (No such device)" }
+        #expect(try F.diagnose(s, F.vm1, to: "\(plan.network.gateway)").findings.isEmpty)
+        #expect(try F.diagnose(s, F.vm2).findings.first?.code == .ovsInterfaceError)
+    }
+
     // MARK: Open vSwitch
 
     @Test func deadVLANComesBeforeTheDropFlowItCauses() throws {
