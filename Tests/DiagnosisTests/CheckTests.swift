@@ -51,10 +51,23 @@ import Testing
         let run = try F.diagnose(s)
         #expect(run.findings.isEmpty && run.verdict.status == .healthy, "\(F.describe(run))")
         let dhcp = try #require(run.walks.first { $0.purpose == .dhcp }?.result)
-        #expect(dhcp.hops.contains { $0.evidence.contains { $0.note?.contains("the FAILED entry is from an earlier attempt") == true } })
+        #expect(dhcp.hops.contains { $0.evidence.contains { $0.note?.contains("the FAILED entry is from an earlier exchange") == true } })
         // With vm1's NIC gone from the layer 2 (its tap down), the entry is a stop again.
         s.editLink(F.compute, F.vm1.tapDevice) { $0.flags.remove(.up); $0.flags.remove(.lowerUp); $0.operState = .down }
         #expect(try F.diagnose(s).findings.first?.code == .linkDown)
+    }
+
+    @Test func staleUnderlayEntryWithAnOldMACIsReprobedNotAStop() throws {
+        // Right after Open vSwitch changes br-phy's MAC, the other node's kernel entry for the
+        // tunnel address still holds the old one; the kernel re-probes a STALE entry on use.
+        var s = try F.healthy()
+        s.editNamespace(F.compute) { inv in
+            let i = inv.neighbors.firstIndex { $0.address == .v4(plan.networkNode.underlayAddress) && $0.interface == plan.computeNode.underlayBridge }!
+            inv.neighbors[i].state = .stale
+            inv.neighbors[i].mac = MACAddress("f6:c2:bf:e0:eb:72")
+        }
+        let run = try F.diagnose(s)
+        #expect(run.findings.isEmpty && run.verdict.status == .healthy, "\(run.verdict.line)")
     }
 
     // MARK: Devices and links
