@@ -71,10 +71,12 @@ extension PathTracer {
         }
         if let n = entries.first {
             let ev = Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: n.text)
-            // The kernel checks again before it trusts an entry that is not confirmed: a FAILED one
-            // (an earlier attempt) is asked anew on the next packet, a STALE one is re-probed on use.
-            // An owner that is up on the same layer 2 then answers with its current MAC.
-            let unconfirmed = n.state.contains(.failed) || (n.state.contains(.stale) && n.mac != nil)
+            // An entry that disagrees with the only owner of the address on the same layer 2 is
+            // from before a change: a FAILED one (an earlier attempt) is asked anew on the next
+            // packet, a learned one holding another MAC (br-phy's before Open vSwitch changed it)
+            // is re-probed when it next needs confirming. The owner answers with its current MAC.
+            let learned = n.mac != nil && !n.state.contains(.permanent) && !n.state.contains(.noARP)
+            let unconfirmed = n.state.contains(.failed) || learned
             if unconfirmed, let o = owners.first, owners.count == 1, let mac = topology.interface(o)?.link.mac, mac != n.mac,
                let dev = inv.link(named: device), linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index)).contains(o) {
                 let name = topology.interface(o)?.name ?? "?"

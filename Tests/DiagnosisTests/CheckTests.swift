@@ -194,6 +194,15 @@ import Testing
         #expect(try F.diagnose(try F.load("sg-drops-icmp")).findings.isEmpty)
     }
 
+    @Test func changedInstanceMACIsTheAntiSpoofingDropNotADHCPProblem() throws {
+        var s = try F.healthy()
+        s.editLink(F.vm1.namespace, F.vm1.interface) { $0.mac = MACAddress("fa:16:3e:00:00:99") }
+        let run = try F.diagnose(s)
+        let f = try expectFirst(run, .firewallDrop, namespace: F.compute, device: F.vm1.linuxBridge)
+        #expect(f.evidence.first?.source.contains(F.vm1.spoofChain) == true, "\(f.evidence)")
+        #expect(!run.findings.contains { $0.code == .dhcpReplyBlocked }, "\(F.describe(run))")
+    }
+
     @Test func bridgeNetfilterOffIsFirewallNotEnforced() throws {
         let f = try expectFirst(try F.diagnose(try F.load("br-netfilter-off")), .firewallNotEnforced, namespace: F.compute, device: F.vm1.linuxBridge)
         #expect(f.severity == .warning && f.evidence.contains { $0.kind == .sysctl && $0.text == "0" })

@@ -80,6 +80,11 @@ public struct DHCPReplyBlockedCheck: DiagnosisCheck {
             // A rule of the instance's own plugging drops the reply (a device or flow is another check's).
             guard s.purpose == .dhcp, s.dropped, let rule = c.decidingRule(s.hop), let iid = c.interfaceID(of: s.hop),
                   let stem = c.topology.interface(c.instance.tap)?.neutronPort, c.topology.interface(iid)?.neutronPort == stem else { return nil }
+            // The same rule stopping the instance's other traffic there is not about DHCP (anti-spoofing, a dead port).
+            let sameElsewhere = c.stops.contains { o in
+                o.purpose != .dhcp && o.hop.namespace == s.hop.namespace && o.hop.device == s.hop.device && c.decidingRule(o.hop)?.source == rule.source
+            }
+            if sameElsewhere { return nil }
             let ns = c.namespaceID(of: s.hop)
             let chain = DiagnosisContext.chain(of: rule)
             return Finding(
