@@ -29,7 +29,7 @@ if arguments[1] == "generate" {
 }
 
 if arguments[1] == "sizes" {
-    print("Layer \(MemoryLayout<Layer>.size) Packet \(MemoryLayout<Packet>.size) FlowIdentity \(MemoryLayout<FlowIdentity>.size) ICMPv6 \(MemoryLayout<ICMPv6Header>.size) DNS \(MemoryLayout<DNSMessage>.size) DHCP \(MemoryLayout<DHCPMessage>.size) ARP \(MemoryLayout<ARPPacket>.size) IPv6 \(MemoryLayout<IPv6Header>.size) IPv4 \(MemoryLayout<IPv4Header>.size) TCP \(MemoryLayout<TCPHeader>.size) ext \(MemoryLayout<IPv6ExtensionHeader>.size)")
+    print("Layer \(MemoryLayout<Layer>.size) LayerHeader \(MemoryLayout<LayerHeader>.size) Packet \(MemoryLayout<Packet>.size) FlowIdentity \(MemoryLayout<FlowIdentity>.size) PacketIdentities \(MemoryLayout<PacketIdentities>.size)")
     exit(0)
 }
 let mode = arguments[1]
