@@ -164,19 +164,28 @@ final class CompiledRuleset: Sendable {
             for (i, c) in t.chains.enumerated() { index[c.name] = i }
             let chains = t.chains.map { c -> Chain in
                 let rules = c.rules.map { rule -> Rule in
+                    let action = rule.action
                     var target = -1
-                    switch rule.target.action {
+                    switch action {
                     case .jump(let n), .goto(let n): target = index[n] ?? -1
                     default: break
                     }
-                    let ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
+                    let ref: FirewallRuleReference
+                    var clauses: [Clause] = []
+                    if case .parsed(let dump, let i) = rule.body {
+                        // The decoded clauses as the parser left them: no strings are built.
+                        ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
+                                                    counters: rule.counters, lineNumber: rule.lineNumber, dump: dump, index: i)
+                        let range = dump.rules[i].clauseRange
+                        clauses.reserveCapacity(range.count)
+                        for k in range { Self.append(dump.clauses[k].criterion, dump.clauses[k].negated, to: &clauses) }
+                    } else {
+                        ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
                                                     text: rule.ruleText, specification: rule.specificationText, comment: rule.comment,
                                                     counters: rule.counters, lineNumber: rule.lineNumber)
-                    return Rule(clauses: rule.clauses.compactMap {
-                        if case .loadModule = $0.criterion { return nil }
-                        if case .comment = $0.criterion { return nil }
-                        return Clause(criterion: $0.criterion, negated: $0.negated)
-                    }, action: rule.target.action, targetChain: target, reference: ref)
+                        for clause in rule.clauses { Self.append(clause.criterion, clause.negated, to: &clauses) }
+                    }
+                    return Rule(clauses: clauses, action: action, targetChain: target, reference: ref)
                 }
                 let policyRef = c.policy.map {
                     FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: 0,
@@ -187,6 +196,16 @@ final class CompiledRuleset: Sendable {
             tables[t.name] = Table(name: t.name, chains: chains, index: index)
         }
         self.tables = tables
+    }
+}
+
+extension CompiledRuleset {
+    /// Adds a clause a trace has to test: module loads and comments always hold, so they are left out.
+    fileprivate static func append(_ criterion: MatchCriterion, _ negated: Bool, to clauses: inout [Clause]) {
+        switch criterion {
+        case .loadModule, .comment: return
+        default: clauses.append(Clause(criterion: criterion, negated: negated))
+        }
     }
 }
 

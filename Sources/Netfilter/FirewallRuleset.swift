@@ -202,6 +202,7 @@ public struct FirewallRule: Hashable, Sendable {
     /// The rule without its counters: `-A CHAIN ...`, as `iptables-save` without `-c` prints it
     /// (the dump's own text when it has one).
     public var ruleText: String {
+        if case .parsed(let dump, let i) = body { return dump.ruleText(i) }
         let text = self.text
         guard counters != nil, text.hasPrefix("["), let close = text.firstIndex(of: "]") else {
             return text.isEmpty ? formatted(withCounters: false) : text
@@ -210,8 +211,10 @@ public struct FirewallRule: Hashable, Sendable {
     }
 
     /// The rule's matches and target without `-A CHAIN` and without comment clauses: what the rule does.
-    public var specificationText: String {
-        let clauses = self.clauses
+    public var specificationText: String { Self.specificationText(clauses, target) }
+
+    /// The specification of a rule with these clauses and target (see `specificationText`).
+    static func specificationText(_ clauses: [RuleClause], _ target: RuleTarget) -> String {
         var parts: [String] = []
         var skipModule = false
         for (i, c) in clauses.enumerated() {

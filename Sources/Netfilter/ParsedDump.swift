@@ -45,10 +45,31 @@ final class ParsedDump: Sendable {
         }
     }
 
+    /// The rule's line without its `[packets:bytes]` counters and the spaces after them, as
+    /// `FirewallRule.ruleText` gives it.
+    func ruleText(_ r: Int) -> String {
+        let rule = rules[r]
+        let end = Int(rule.lineStart + rule.lineCount)
+        var start = Int(rule.bodyStart)
+        guard start > Int(rule.lineStart) else { return lineText(r) }
+        while start < end && bytes[start] == 0x20 { start += 1 }
+        // A space followed by a combining mark is one Character, which `ruleText` keeps: decide
+        // by characters whenever a non-ASCII byte follows the spaces.
+        if start < end && bytes[start] >= 0x80 {
+            let text = lineText(r)
+            guard let close = text.firstIndex(of: "]") else { return text }
+            return String(text[text.index(after: close)...].drop { $0 == " " })
+        }
+        return bytes.withUnsafeBufferPointer {
+            String(decoding: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self)
+        }
+    }
+
     /// The `-m comment --comment` texts joined with "; ", read from the decoded clauses.
     func comment(_ r: Int) -> String? {
         var found: [String] = []
         for k in rules[r].clauseRange { if case .comment(let s) = clauses[k].criterion { found.append(s) } }
+        if found.count == 1 { return found[0] }
         return found.isEmpty ? nil : found.joined(separator: "; ")
     }
 

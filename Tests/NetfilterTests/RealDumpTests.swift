@@ -109,3 +109,77 @@ let editedFixtures: Set<String> = ["test_iptables__IP6TABLES_SAVE_SPECIAL.txt"]
         #expect(input.rules[1].formatted() == "-A INPUT -p tcp -m tcp --dport 11 -m conntrack --ctstate NEW -j {s_1}")
     }
 }
+
+/// The evaluator names rules of a parsed dump by references that read their texts from the dump
+/// on demand: they must say exactly what the rule itself says, and compile the same clauses as
+/// the same rule built in code.
+@Suite struct RuleReferenceTests {
+    /// Each rule of `ruleset` and the same rule as a value of its own (text, clauses and target built).
+    static func builtCopies(_ ruleset: FirewallRuleset) -> FirewallRuleset {
+        var copy = ruleset
+        for t in copy.tables.indices {
+            for c in copy.tables[t].chains.indices {
+                copy.tables[t].chains[c].rules = copy.tables[t].chains[c].rules.map {
+                    FirewallRule(table: $0.table, chain: $0.chain, position: $0.position, lineNumber: $0.lineNumber,
+                                 counters: $0.counters, text: $0.text, clauses: $0.clauses, target: $0.target)
+                }
+            }
+        }
+        return copy
+    }
+
+    static func expectSameReferences(_ parsed: FirewallRuleset, _ label: String) throws {
+        let built = builtCopies(parsed)
+        let lazy = try #require(FirewallEvaluator(ipv4: parsed).compiled4)
+        let eager = try #require(FirewallEvaluator(ipv4: built).compiled4)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for table in parsed.tables {
+            let l = try #require(lazy.tables[table.name]), e = try #require(eager.tables[table.name])
+            for (ci, chain) in table.chains.enumerated() {
+                for (ri, rule) in chain.rules.enumerated() {
+                    let a = l.chains[ci].rules[ri], b = e.chains[ci].rules[ri]
+                    let where_ = "\(label) line \(rule.lineNumber)"
+                    #expect(a.reference.text == rule.ruleText, "\(where_)")
+                    #expect(a.reference.text == b.reference.text, "\(where_)")
+                    #expect(a.reference.specification == b.reference.specification, "\(where_)")
+                    #expect(a.reference.specification == rule.specificationText, "\(where_)")
+                    #expect(a.reference.comment == b.reference.comment, "\(where_)")
+                    #expect(a.reference == b.reference, "\(where_)")
+                    #expect(try encoder.encode(a.reference) == encoder.encode(b.reference), "\(where_)")
+                    #expect(a.action == b.action && a.targetChain == b.targetChain, "\(where_)")
+                    #expect(a.clauses.map(\.criterion) == b.clauses.map(\.criterion), "\(where_)")
+                    #expect(a.clauses.map(\.negated) == b.clauses.map(\.negated), "\(where_)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: try realSaveDumps())
+    func referencesOfParsedRulesMatchTheRules(_ url: URL) throws {
+        let (parsed, _) = FirewallRuleset.parseRecovering(try String(contentsOf: url, encoding: .utf8))
+        try Self.expectSameReferences(parsed, url.lastPathComponent)
+    }
+
+    @Test func referencesKeepOddSpacingQuotingAndSeveralComments() throws {
+        let text = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :sg - [0:0]
+        [3:180]   -A INPUT -i tap1 -m comment --comment "first one" -m comment --comment second -j sg
+        [0:0] -A INPUT -s 10.0.0.0/8 -m comment --comment "say \\"hi\\"" -m tcp -p tcp --dport 22 -j ACCEPT
+        -A sg ! -s 192.0.2.1/32 -m conntrack --ctstate NEW,ESTABLISHED -j RETURN
+        [1:2] -A sg -m comment --comment x -m set --match-set "odd set" src -j DROP
+        COMMIT
+
+        """
+        let parsed = try FirewallRuleset.parse(text)
+        try Self.expectSameReferences(parsed, "inline")
+        let refs = try #require(FirewallEvaluator(ipv4: parsed).compiled4?.tables["filter"]).chains[0].rules.map(\.reference)
+        #expect(refs[0].text == "-A INPUT -i tap1 -m comment --comment \"first one\" -m comment --comment second -j sg")
+        #expect(refs[0].comment == "first one; second")
+        #expect(refs[0].specification == "-i tap1 -j sg")
+        #expect(refs[1].comment == "say \"hi\"")
+        #expect(refs[1].specification == "-s 10.0.0.0/8 -m tcp -p tcp --dport 22 -j ACCEPT")
+    }
+}
