@@ -330,7 +330,8 @@ public struct FirewallTrace: Sendable, Encodable {
     /// Every step, in order: chains entered, rules matched (with what they did), returns, policies.
     public var steps: [FirewallTraceStep] {
         records.map { s in
-            FirewallTraceStep(hook: s.hook.rawValue, table: s.table, chain: compiled?.chainName(s.table, s.chain) ?? "?", event: s.event,
+            FirewallTraceStep(hook: s.hook.rawValue, table: compiled?.tables[s.table].name ?? "?",
+                              chain: compiled?.chainName(s.table, s.chain) ?? "?", event: s.event,
                               rule: s.rule.flatMap { compiled?.reference(TraceRun.RuleID(table: s.table, chain: s.chain, rule: $0)) },
                               detail: s.detail.text(compiled, s.table), depth: s.depth)
         }

@@ -3,9 +3,10 @@ import HopscopeModel
 extension TraceRun {
     /// Whether `rule`'s clauses all hold for the packet in the current hook: any clause that
     /// fails decides `no` even when another could not be evaluated.
-    func matches(_ rule: CompiledRuleset.Rule) -> Truth {
+    func matches(_ rule: CompiledRuleset.Rule, in chain: CompiledRuleset.Chain) -> Truth {
         var unknown: String?
-        for clause in rule.clauses {
+        for k in Int(rule.firstClause)..<Int(rule.endClause) {
+            let clause = chain.clauses[k]
             switch test(clause.criterion).negated(clause.negated) {
             case .yes: continue
             case .no: return .no
