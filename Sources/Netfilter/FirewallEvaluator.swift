@@ -72,14 +72,13 @@ final class CompiledRuleset: Sendable {
         let criterion: MatchCriterion
         let negated: Bool
     }
+    /// What a trace reads of every rule it visits: plain integers, copied without reference counting.
     struct Rule: Sendable {
         /// The rule's clauses are `chain.clauses[firstClause..<endClause]`.
         let firstClause: Int32
         let endClause: Int32
         /// Chain index for jump and goto, -1 otherwise.
         let targetChain: Int32
-        let action: TargetAction
-        let reference: FirewallRuleReference
     }
     /// Interface fields a rule can require exactly (`-i tap1`, `--physdev-out tap1`).
     enum GuardField: Int, Sendable, CaseIterable { case inInterface, outInterface, physdevIn, physdevOut }
@@ -90,6 +89,10 @@ final class CompiledRuleset: Sendable {
         let rules: [Rule]
         /// Every rule's clauses (without module loads and comments), rule after rule.
         let clauses: [Clause]
+        /// Per rule, what its target does (read only for rules that match).
+        let actions: [TargetAction]
+        /// Per rule, how a trace names it.
+        let references: [FirewallRuleReference]
         let policyReference: FirewallRuleReference?
         /// Per guard field, rule indices (ascending) by the exact interface they require; empty for short chains.
         let guarded: [[String: [Int32]]]
@@ -100,11 +103,14 @@ final class CompiledRuleset: Sendable {
         let jumpText: String
         let gotoText: String
 
-        init(name: String, policy: String?, rules: [Rule], clauses: [Clause], policyReference: FirewallRuleReference?) {
+        init(name: String, policy: String?, rules: [Rule], clauses: [Clause], actions: [TargetAction],
+             references: [FirewallRuleReference], policyReference: FirewallRuleReference?) {
             self.name = name
             self.policy = policy
             self.rules = rules
             self.clauses = clauses
+            self.actions = actions
+            self.references = references
             self.policyReference = policyReference
             jumpText = "jump to \(name)"
             gotoText = "goto \(name)"
@@ -172,7 +178,7 @@ final class CompiledRuleset: Sendable {
     func reference(_ id: TraceRun.RuleID) -> FirewallRuleReference? {
         let chain = tables[id.table].chains[id.chain]
         if id.rule < 0 { return chain.policyReference }
-        return chain.rules[id.rule].reference
+        return chain.references[id.rule]
     }
 
     init(_ r: FirewallRuleset) {
@@ -183,6 +189,10 @@ final class CompiledRuleset: Sendable {
             for (i, c) in t.chains.enumerated() { index[c.name] = i }
             let chains = t.chains.map { c -> Chain in
                 var clauses: [Clause] = []
+                var actions: [TargetAction] = []
+                var references: [FirewallRuleReference] = []
+                actions.reserveCapacity(c.rules.count)
+                references.reserveCapacity(c.rules.count)
                 let rules = c.rules.map { rule -> Rule in
                     let action = rule.action
                     var target = -1
@@ -203,14 +213,16 @@ final class CompiledRuleset: Sendable {
                                                     counters: rule.counters, lineNumber: rule.lineNumber)
                         for clause in rule.clauses { Self.append(clause.criterion, clause.negated, to: &clauses) }
                     }
-                    return Rule(firstClause: Int32(first), endClause: Int32(clauses.count), targetChain: Int32(target),
-                                action: action, reference: ref)
+                    actions.append(action)
+                    references.append(ref)
+                    return Rule(firstClause: Int32(first), endClause: Int32(clauses.count), targetChain: Int32(target))
                 }
                 let policyRef = c.policy.map {
                     FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: 0,
                                           text: ":\(c.name) \($0)", specification: "policy \($0)", comment: nil, counters: c.counters, lineNumber: c.lineNumber)
                 }
-                return Chain(name: c.name, policy: c.policy, rules: rules, clauses: clauses, policyReference: policyRef)
+                return Chain(name: c.name, policy: c.policy, rules: rules, clauses: clauses, actions: actions,
+                             references: references, policyReference: policyRef)
             }
             tables.append(Table(name: t.name, ordinal: tables.count, chains: chains, index: index))
         }

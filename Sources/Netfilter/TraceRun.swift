@@ -295,10 +295,12 @@ struct TraceRun {
         var f = frame(table, start)
         var budget = 1_000_000
         steps.append(Step(hook: hook, table: table.ordinal, chain: start, event: .enterChain, depth: 0))
+        // The chain object is fetched again only when the walk moves to another chain.
+        var chain = table.chains[start]
         while budget > 0 {
             budget -= 1
             let c = f.chain
-            let chain = table.chains[c]
+            if chain !== table.chains[c] { chain = table.chains[c] }
             let end = f.candidates?.count ?? chain.rules.count
             if f.position >= end {
                 if let caller = stack.popLast() {
@@ -316,9 +318,10 @@ struct TraceRun {
             case .no:
                 continue
             case .unknown(let why):
-                if rule.action.neverDecides {
+                let action = chain.actions[i]
+                if action.neverDecides {
                     steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i,
-                                      detail: .text("\(why); the rule only \(rule.action.effect), so the trace goes on"), depth: stack.count))
+                                      detail: .text("\(why); the rule only \(action.effect), so the trace goes on"), depth: stack.count))
                     continue
                 }
                 steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i, detail: .text(why), depth: stack.count))
@@ -331,7 +334,8 @@ struct TraceRun {
             func step(_ detail: StepDetail) {
                 steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .matched, rule: i, detail: detail, depth: depth))
             }
-            switch rule.action {
+            let action = chain.actions[i]
+            switch action {
             case .none, .log, .checksumFill:
                 step(.none)
             case .conntrackTemplate(let zone):
@@ -380,7 +384,7 @@ struct TraceRun {
                 step(.goto(Int(rule.targetChain)))
                 f = frame(table, Int(rule.targetChain))
             case .snat, .dnat, .masquerade, .redirect:
-                let detail = applyNAT(rule.action, rule: id)
+                let detail = applyNAT(action, rule: id)
                 step(.text(detail))
                 return .accept(id)
             case .unsupported(let why):

@@ -139,15 +139,16 @@ let editedFixtures: Set<String> = ["test_iptables__IP6TABLES_SAVE_SPECIAL.txt"]
             for (ci, chain) in table.chains.enumerated() {
                 for (ri, rule) in chain.rules.enumerated() {
                     let a = l.chains[ci].rules[ri], b = e.chains[ci].rules[ri]
+                    let aRef = l.chains[ci].references[ri], bRef = e.chains[ci].references[ri]
                     let where_ = "\(label) line \(rule.lineNumber)"
-                    #expect(a.reference.text == rule.ruleText, "\(where_)")
-                    #expect(a.reference.text == b.reference.text, "\(where_)")
-                    #expect(a.reference.specification == b.reference.specification, "\(where_)")
-                    #expect(a.reference.specification == rule.specificationText, "\(where_)")
-                    #expect(a.reference.comment == b.reference.comment, "\(where_)")
-                    #expect(a.reference == b.reference, "\(where_)")
-                    #expect(try encoder.encode(a.reference) == encoder.encode(b.reference), "\(where_)")
-                    #expect(a.action == b.action && a.targetChain == b.targetChain, "\(where_)")
+                    #expect(aRef.text == rule.ruleText, "\(where_)")
+                    #expect(aRef.text == bRef.text, "\(where_)")
+                    #expect(aRef.specification == bRef.specification, "\(where_)")
+                    #expect(aRef.specification == rule.specificationText, "\(where_)")
+                    #expect(aRef.comment == bRef.comment, "\(where_)")
+                    #expect(aRef == bRef, "\(where_)")
+                    #expect(try encoder.encode(aRef) == encoder.encode(bRef), "\(where_)")
+                    #expect(l.chains[ci].actions[ri] == e.chains[ci].actions[ri] && a.targetChain == b.targetChain, "\(where_)")
                     let ac = l.chains[ci].clauses[Int(a.firstClause)..<Int(a.endClause)]
                     let bc = e.chains[ci].clauses[Int(b.firstClause)..<Int(b.endClause)]
                     #expect(ac.map(\.criterion) == bc.map(\.criterion), "\(where_)")
@@ -177,7 +178,7 @@ let editedFixtures: Set<String> = ["test_iptables__IP6TABLES_SAVE_SPECIAL.txt"]
         """
         let parsed = try FirewallRuleset.parse(text)
         try Self.expectSameReferences(parsed, "inline")
-        let refs = try #require(FirewallEvaluator(ipv4: parsed).compiled4?.table("filter")).chains[0].rules.map(\.reference)
+        let refs = try #require(FirewallEvaluator(ipv4: parsed).compiled4?.table("filter")).chains[0].references
         #expect(refs[0].text == "-A INPUT -i tap1 -m comment --comment \"first one\" -m comment --comment second -j sg")
         #expect(refs[0].comment == "first one; second")
         #expect(refs[0].specification == "-i tap1 -j sg")
