@@ -80,6 +80,24 @@ struct LineBytes {
     }
 }
 
+/// The offset of the first space or tab at or after `start`, or `end`: eight bytes at a time
+/// (`dump` must have `wordPadding` readable bytes past `end`, as the dump buffer has).
+@inline(__always) func unquotedWordEnd(_ dump: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    let raw = UnsafeRawPointer(dump)
+    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+    var k = start
+    while k < end {
+        let chunk = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k, as: UInt64.self))
+        // A byte equal to the separator becomes zero; the lowest flagged byte is exact
+        // (flags above it may be false, and are ignored).
+        let spaces = chunk ^ (0x20 &* ones), tabs = chunk ^ (0x09 &* ones)
+        let found = ((spaces &- ones) & ~spaces | (tabs &- ones) & ~tabs) & highs
+        if found != 0 { return min(k + found.trailingZeroBitCount >> 3, end) }
+        k += 8
+    }
+    return end
+}
+
 /// A line failed to split into words (an unterminated quote), at this 1-based column.
 struct UnterminatedQuote: Error { var column: Int }
 
@@ -130,7 +148,7 @@ func tokenize(_ dump: UnsafePointer<UInt8>, from start: Int, to end: Int, column
             i += 1
         } else {
             let s = i
-            while i < end && dump[i] != 0x20 && dump[i] != 0x09 { i += 1 }
+            i = unquotedWordEnd(dump, from: s, to: end)
             tokens.append(Token(start: Int32(s), count: Int32(i - s), column: column, quoted: false, inScratch: false,
                                 hash: wordHash(dump + s, i - s)))
         }

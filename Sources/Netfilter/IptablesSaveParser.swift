@@ -81,10 +81,21 @@ struct IptablesSaveParser {
         var clauses: [ClauseRecord] = []
         try bytes.withUnsafeBufferPointer { buffer in
             let dump = buffer.baseAddress!
+            // Room for every rule and (about) every clause up front: growing these arrays copied
+            // them several times over. A line holds at most one rule; clauses take 16 bytes or more.
+            var lines = 1
+            var at = 0
+            while at < n, let nl = memchr(dump + at, 0x0A, n - at) {
+                lines += 1
+                at = dump.distance(to: UnsafePointer(nl.assumingMemoryBound(to: UInt8.self))) + 1
+            }
+            records.reserveCapacity(lines)
+            placements.reserveCapacity(lines)
             // Quoted words with escapes are unescaped here; a line never needs more than its length.
             let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: n + wordPadding)
             defer { scratch.deallocate() }
             var reader = RuleReader(line: LineBytes(dump: dump, scratch: scratch))
+            reader.clauses.reserveCapacity(n / 16)
             var open: FirewallTable?
             var openIndex: Int32 = 0
             var rulesPerChain: [Int32] = []
@@ -202,6 +213,11 @@ struct IptablesSaveParser {
             clauses = reader.clauses
         }
         let dump = ParsedDump(bytes: bytes, rules: records, clauses: clauses)
+        var perChain: [[Int]] = tables.map { [Int](repeating: 0, count: $0.chains.count) }
+        for p in placements { perChain[Int(p.table)][Int(p.chain)] += 1 }
+        for t in tables.indices {
+            for c in tables[t].chains.indices { tables[t].chains[c].rules.reserveCapacity(perChain[t][c]) }
+        }
         for (index, p) in placements.enumerated() {
             let t = Int(p.table), c = Int(p.chain)
             let rule = FirewallRule(table: tables[t].name, chain: tables[t].chains[c].name, position: Int(p.position),

@@ -186,3 +186,26 @@ let editedFixtures: Set<String> = ["test_iptables__IP6TABLES_SAVE_SPECIAL.txt"]
         #expect(refs[1].specification == "-s 10.0.0.0/8 -m tcp -p tcp --dport 22 -j ACCEPT")
     }
 }
+
+@Suite struct WordSplittingTests {
+    /// The eight-bytes-at-a-time word end agrees with a byte-by-byte scan for every start and
+    /// end, over bytes rich in separators, high bytes (0x80 | 0x20 and 0xA0 must not count as a
+    /// space) and separators just past the end.
+    @Test func wordEndMatchesAByteScan() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x20, 0x09, 0x41, 0x2D, 0xA0, 0x89, 0x00, 0x22, 0x21, 0x7F, 0xFF, 0x0A]
+        for _ in 0..<400 {
+            let count = Int.random(in: 0...40, using: &generator)
+            let bytes = (0..<count).map { _ in alphabet.randomElement(using: &generator)! } + [UInt8](repeating: 0x20, count: wordPadding)
+            bytes.withUnsafeBufferPointer { b in
+                for start in 0...count {
+                    for end in start...count {
+                        var naive = start
+                        while naive < end && b[naive] != 0x20 && b[naive] != 0x09 { naive += 1 }
+                        #expect(unquotedWordEnd(b.baseAddress!, from: start, to: end) == naive, "\(bytes.prefix(count)) \(start)..<\(end)")
+                    }
+                }
+            }
+        }
+    }
+}
