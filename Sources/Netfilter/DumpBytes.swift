@@ -98,6 +98,22 @@ struct LineBytes {
     return end
 }
 
+/// The offset of the first `"` or backslash at or after `start`, or `end`: eight bytes at a
+/// time, as `unquotedWordEnd`.
+@inline(__always) func quoteOrBackslash(_ dump: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    let raw = UnsafeRawPointer(dump)
+    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+    var k = start
+    while k < end {
+        let chunk = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k, as: UInt64.self))
+        let quotes = chunk ^ (0x22 &* ones), backslashes = chunk ^ (0x5C &* ones)
+        let found = ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes) & highs
+        if found != 0 { return min(k + found.trailingZeroBitCount >> 3, end) }
+        k += 8
+    }
+    return end
+}
+
 /// A line failed to split into words (an unterminated quote), at this 1-based column.
 struct UnterminatedQuote: Error { var column: Int }
 
@@ -122,10 +138,15 @@ func tokenize(_ dump: UnsafePointer<UInt8>, from start: Int, to end: Int, column
             var escaped = false
             var closed = false
             while i < end {
-                let u = dump[i]
-                if u == UInt8(ascii: "\\") && i + 1 < end { escaped = true; i += 2; continue }
-                if u == UInt8(ascii: "\"") { closed = true; break }
-                i += 1
+                i = quoteOrBackslash(dump, from: i, to: end)
+                guard i < end else { break }
+                if dump[i] == UInt8(ascii: "\\") {
+                    // A backslash takes the next byte literally; a last one stands for itself.
+                    if i + 1 < end { escaped = true; i += 2 } else { i += 1 }
+                    continue
+                }
+                closed = true
+                break
             }
             guard closed else { throw UnterminatedQuote(column: Int(column)) }
             if !escaped {

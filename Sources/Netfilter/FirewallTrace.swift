@@ -151,27 +151,27 @@ public final class FirewallRuleReference: Hashable, Sendable, Codable, CustomStr
         case parsed(ParsedDump, Int)
     }
 
-    public init(family: IPFamily, table: String, chain: String, position: Int, text: String, specification: String,
-                comment: String?, counters: PacketCounters?, lineNumber: Int) {
-        self.family = family
-        self.table = table
-        self.chain = chain
-        self.position = position
-        self.counters = counters
-        self.lineNumber = lineNumber
-        texts = .given(text: text, specification: specification, comment: comment)
+    public convenience init(family: IPFamily, table: String, chain: String, position: Int, text: String, specification: String,
+                            comment: String?, counters: PacketCounters?, lineNumber: Int) {
+        self.init(family: family, table: table, chain: chain, position: position, counters: counters, lineNumber: lineNumber,
+                  texts: .given(text: text, specification: specification, comment: comment))
     }
 
     /// A reference to rule `index` of `dump`, whose texts are read from the dump when asked for.
-    init(family: IPFamily, table: String, chain: String, position: Int, counters: PacketCounters?, lineNumber: Int,
-         dump: ParsedDump, index: Int) {
+    convenience init(family: IPFamily, table: String, chain: String, position: Int, counters: PacketCounters?, lineNumber: Int,
+                     dump: ParsedDump, index: Int) {
+        self.init(family: family, table: table, chain: chain, position: position, counters: counters, lineNumber: lineNumber,
+                  texts: .parsed(dump, index))
+    }
+
+    private init(family: IPFamily, table: String, chain: String, position: Int, counters: PacketCounters?, lineNumber: Int, texts: Texts) {
         self.family = family
         self.table = table
         self.chain = chain
         self.position = position
         self.counters = counters
         self.lineNumber = lineNumber
-        texts = .parsed(dump, index)
+        self.texts = texts
     }
 
     /// The rule as `iptables-save` prints it (without counters), or the policy line `:CHAIN POLICY`.

@@ -188,6 +188,79 @@ let editedFixtures: Set<String> = ["test_iptables__IP6TABLES_SAVE_SPECIAL.txt"]
 }
 
 @Suite struct WordSplittingTests {
+    /// The byte-by-byte splitter the parser used before its scans went eight bytes at a time:
+    /// (start, count, quoted, unescaped word) per word, or the column of an unterminated quote.
+    static func referenceSplit(_ b: [UInt8], _ end: Int) -> Result<[(Int, Int, Bool, [UInt8])], UnterminatedQuote> {
+        var words: [(Int, Int, Bool, [UInt8])] = []
+        var i = 0
+        while i < end {
+            while i < end && (b[i] == 0x20 || b[i] == 0x09) { i += 1 }
+            if i >= end { break }
+            if b[i] == 0x22 {
+                let column = i + 1
+                i += 1
+                let s = i
+                var closed = false
+                var word: [UInt8] = []
+                while i < end {
+                    let u = b[i]
+                    if u == 0x5C && i + 1 < end { word.append(b[i + 1]); i += 2; continue }
+                    if u == 0x22 { closed = true; break }
+                    word.append(u)
+                    i += 1
+                }
+                guard closed else { return .failure(UnterminatedQuote(column: column)) }
+                words.append((s, i - s, true, word))
+                i += 1
+            } else {
+                let s = i
+                while i < end && b[i] != 0x20 && b[i] != 0x09 { i += 1 }
+                words.append((s, i - s, false, Array(b[s..<i])))
+            }
+        }
+        return .success(words)
+    }
+
+    /// `tokenize` splits random lines of spaces, tabs, quotes, backslashes, dashes and high
+    /// bytes exactly as the byte-by-byte splitter: same words, quoting, unescaped bytes, hashes
+    /// and unterminated-quote columns.
+    @Test func tokenizeMatchesAByteByByteSplitter() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x20, 0x20, 0x09, 0x22, 0x22, 0x5C, 0x41, 0x2D, 0xA2, 0xDC, 0x7A, 0x21]
+        for _ in 0..<3000 {
+            let count = Int.random(in: 0...48, using: &generator)
+            let line = (0..<count).map { _ in alphabet.randomElement(using: &generator)! }
+            let bytes = line + [UInt8](repeating: 0, count: wordPadding)
+            let expected = Self.referenceSplit(bytes, count)
+            var tokens: [Token] = []
+            var scratch = [UInt8](repeating: 0, count: count + wordPadding)
+            let got: Result<[Token], UnterminatedQuote> = bytes.withUnsafeBufferPointer { b in
+                scratch.withUnsafeMutableBufferPointer { s in
+                    do throws(UnterminatedQuote) {
+                        try tokenize(b.baseAddress!, from: 0, to: count, columnBase: 0, scratch: s.baseAddress!, into: &tokens)
+                        return .success(tokens)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            switch (expected, got) {
+            case (.failure(let e), .failure(let g)):
+                #expect(e.column == g.column, "\(line)")
+            case (.success(let words), .success(let toks)):
+                #expect(words.count == toks.count, "\(line)")
+                for (w, t) in zip(words, toks) {
+                    let text = t.inScratch ? Array(scratch[Int(t.start)..<Int(t.start + t.count)]) : Array(bytes[Int(t.start)..<Int(t.start + t.count)])
+                    #expect(text == w.3 && t.quoted == w.2, "\(line)")
+                    if !t.inScratch { #expect(Int(t.start) == w.0 && Int(t.count) == w.1, "\(line)") }
+                    #expect(t.hash == wordHash(w.3), "\(line)")
+                }
+            default:
+                Issue.record("splitters disagree on \(line): \(expected) vs \(got)")
+            }
+        }
+    }
+
     /// The eight-bytes-at-a-time word end agrees with a byte-by-byte scan for every start and
     /// end, over bytes rich in separators, high bytes (0x80 | 0x20 and 0xA0 must not count as a
     /// space) and separators just past the end.
