@@ -84,11 +84,7 @@ struct IptablesSaveParser {
             // Room for every rule and (about) every clause up front: growing these arrays copied
             // them several times over. A line holds at most one rule; clauses take 16 bytes or more.
             var lines = 1
-            var at = 0
-            while at < n, let nl = memchr(dump + at, 0x0A, n - at) {
-                lines += 1
-                at = dump.distance(to: UnsafePointer(nl.assumingMemoryBound(to: UInt8.self))) + 1
-            }
+            for k in 0..<n where dump[k] == 0x0A { lines += 1 }
             records.reserveCapacity(lines)
             placements.reserveCapacity(lines)
             // Quoted words with escapes are unescaped here; a line never needs more than its length.

@@ -39,6 +39,12 @@ struct RuleReader {
         var message: String
     }
 
+    /// A `-m NAME` of the current rule: the token of the name and its dispatch key.
+    struct LoadedModule {
+        var token: Int32
+        var key: UInt64
+    }
+
     /// A target option: token indices of the option and its values.
     struct TargetOption {
         var option: Int
@@ -55,7 +61,10 @@ struct RuleReader {
     /// Every clause read so far, in dump order (the parser truncates it when a rule fails).
     var clauses: [ClauseRecord] = []
     private var i = 0
-    private var modules: [(token: Int32, key: UInt64)] = []
+    /// The modules the current rule has loaded so far: `modules[..<moduleCount]` (the array is
+    /// reused from rule to rule; emptying it with `removeAll` cost more than reading a rule's words).
+    private var modules: [LoadedModule] = []
+    private var moduleCount = 0
     private var targetOptions: [TargetOption] = []
 
     init(line: LineBytes) {
@@ -68,7 +77,7 @@ struct RuleReader {
     /// Reads `tokens[2...]` (after `-A CHAIN`), appending the rule's clauses to `clauses`.
     /// Returns the token index of `-j`/`-g` (-1 when the rule has no target) and its action.
     mutating func read() throws(Failure) -> (targetToken: Int32, action: TargetAction) {
-        modules.removeAll(keepingCapacity: true)
+        moduleCount = 0
         var protocolModule: UInt8?
         i = 2
         while i < tokens.count {
@@ -96,7 +105,9 @@ struct RuleReader {
                 if negated { throw Failure(column: Int(t.column), message: "'!' cannot negate -m; put it before the module's option") }
                 try readValues(for: t, count: 1)
                 let name = tokens[i - 1]
-                modules.append((Int32(i - 1), name.key))
+                let loaded = LoadedModule(token: Int32(i - 1), key: name.key)
+                if moduleCount < modules.count { modules[moduleCount] = loaded } else { modules.append(loaded) }
+                moduleCount += 1
                 append(.loadModule(interner.string(name, line)), option, 1, negated: false)
             case W.s, W.source, W.src, W.d, W.destination, W.dst:
                 try readValues(for: t, count: 1)
@@ -126,7 +137,7 @@ struct RuleReader {
             default:
                 var module = ClauseRecord.noModule
                 var moduleKey: UInt64 = 0
-                var k = modules.count - 1
+                var k = moduleCount - 1
                 while k >= 0 {
                     let m = modules[k]
                     if owns(module: m.key, name: tokens[Int(m.token)], option: t) ?? true {
@@ -607,7 +618,7 @@ struct RuleReader {
             while end < b.count && b[end] != UInt8(ascii: ",") { end += 1 }
             if end > start {
                 let item = UnsafeBufferPointer(rebasing: b[start..<end])
-                guard let v = names.first(where: { $0.0.utf8.elementsEqual(item) })?.1 else {
+                guard let v = names.first(where: { $0.0.utf8.count == item.count && $0.0.utf8.elementsEqual(item) })?.1 else {
                     return String(decoding: item, as: UTF8.self)
                 }
                 add(v)
