@@ -331,29 +331,28 @@ struct TraceRun {
             }
             matched.append(id)
             let depth = stack.count
-            func step(_ detail: StepDetail) {
-                steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .matched, rule: i, detail: detail, depth: depth))
-            }
+            // A nested function capturing `self` made the walk copy the whole run at every chain.
+            let at = StepPlace(table: table.ordinal, chain: c, rule: i, depth: depth)
             let action = chain.actions[i]
             switch action {
             case .none, .log, .checksumFill:
-                step(.none)
+                matchedStep(at, .none)
             case .conntrackTemplate(let zone):
-                step(zone.map { .zone($0) } ?? .none)
+                matchedStep(at, zone.map { .zone($0) } ?? .none)
             case .notrack:
-                step(.text("not tracked by conntrack from here on"))
+                matchedStep(at, .text("not tracked by conntrack from here on"))
                 notrack = true
             case .mark(let change):
                 mark = change.apply(mark)
-                step(.mark(mark))
+                matchedStep(at, .mark(mark))
             case .connectionMark(let op):
                 switch op {
                 case .set(let change):
                     if let cm = connmark { connmark = change.apply(cm) } else if change.clear == .max { connmark = change.xor }
-                    step(.connectionMark(connmark))
+                    matchedStep(at, .connectionMark(connmark))
                 case .save(let nf, let ct):
                     if let cm = connmark { connmark = (cm & ~ct) ^ (mark & nf) } else if ct == .max { connmark = mark & nf }
-                    step(.connectionMark(connmark))
+                    matchedStep(at, .connectionMark(connmark))
                 case .restore(let nf, let ct):
                     guard let cm = connmark else {
                         steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i,
@@ -361,31 +360,31 @@ struct TraceRun {
                         return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1) restores the mark from the connection mark, which is not known (give it with --connmark)")
                     }
                     mark = (mark & ~nf) ^ (cm & ct)
-                    step(.mark(mark))
+                    matchedStep(at, .mark(mark))
                 }
             case .accept:
-                step(.text("ACCEPT"))
+                matchedStep(at, .text("ACCEPT"))
                 return .accept(id)
             case .drop:
-                step(.text("DROP"))
+                matchedStep(at, .text("DROP"))
                 return .drop(id)
             case .reject(let with):
-                step(.text("REJECT" + (with.map { " with \($0)" } ?? "")))
+                matchedStep(at, .text("REJECT" + (with.map { " with \($0)" } ?? "")))
                 return .drop(id)
             case .returnFromChain:
-                step(.text("RETURN"))
+                matchedStep(at, .text("RETURN"))
                 guard let caller = stack.popLast() else { return policy(table, start) }
                 f = caller
             case .jump:
-                step(.jump(Int(rule.targetChain)))
+                matchedStep(at, .jump(Int(rule.targetChain)))
                 stack.append(f)
                 f = frame(table, Int(rule.targetChain))
             case .goto:
-                step(.goto(Int(rule.targetChain)))
+                matchedStep(at, .goto(Int(rule.targetChain)))
                 f = frame(table, Int(rule.targetChain))
             case .snat, .dnat, .masquerade, .redirect:
                 let detail = applyNAT(action, rule: id)
-                step(.text(detail))
+                matchedStep(at, .text(detail))
                 return .accept(id)
             case .unsupported(let why):
                 steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i, detail: .text(why), depth: depth))
@@ -393,6 +392,18 @@ struct TraceRun {
             }
         }
         return .unknown(RuleID(table: table.ordinal, chain: f.chain, rule: f.position), "more than a million rule visits in \(table.name) \(hook.rawValue): a loop")
+    }
+
+    /// Where a matched rule's step goes.
+    struct StepPlace {
+        var table: Int
+        var chain: Int
+        var rule: Int
+        var depth: Int
+    }
+
+    private mutating func matchedStep(_ at: StepPlace, _ detail: StepDetail) {
+        steps.append(Step(hook: hook, table: at.table, chain: at.chain, event: .matched, rule: at.rule, detail: detail, depth: at.depth))
     }
 
     private mutating func policy(_ table: CompiledRuleset.Table, _ start: Int) -> Outcome {
