@@ -95,9 +95,28 @@ extension PathTracer {
             return NeighbourResolution(mac: nil, evidence: [], problem: "no neighbour entry for \(nextHop), and \(owners.count) interfaces own it: \(owners.map { "\(topology.interface($0)?.name ?? "?")@\($0.namespace.label)" }.joined(separator: ", "))",
                                        isUnknown: true, ownerInSnapshots: true, stateText: "none")
         }
+        if let guest = guestAnsweringARP(for: nextHop, from: inv, ns: ns, device: device), let mac = guest.mac {
+            let source = guest.facts.first { $0.field == .mac }?.source ?? "the instance's facts"
+            let tap = topology.interface(guest.tap)?.name ?? "its tap"
+            return NeighbourResolution(mac: mac, evidence: [Evidence(kind: .address, source: source, text: "\(guest.name): \(nextHop) \(mac)",
+                                                                     note: "no neighbour entry for \(nextHop) on \(device); guest \(guest.name) behind \(tap) has it, ARP would resolve to its MAC")],
+                                       problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (guest \(guest.name))")
+        }
         return NeighbourResolution(mac: nil, evidence: [Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: "(no entry for \(nextHop) on \(device))")],
                                    problem: "no neighbour entry for \(nextHop) on \(device) and no interface in the snapshots owns \(nextHop)",
                                    isUnknown: true, ownerInSnapshots: false, stateText: "none")
+    }
+
+    /// The one guest behind a tap that has `address` (from its OVS, DHCP, security group or
+    /// neighbour facts) and is on `device`'s layer-2 domain: a guest owns no interface Hopscope
+    /// can read, so no address owner stands for it. Nil when none or several qualify, or the guest's
+    /// MAC is unknown.
+    func guestAnsweringARP(for address: IPAddress, from inv: NamespaceInventory, ns: NamespaceID, device: String) -> Instance? {
+        let guests = instances.filter { $0.isGuest && $0.mac != nil && $0.addresses.contains(address) }
+        guard !guests.isEmpty, let dev = inv.link(named: device) else { return nil }
+        let domain = linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index))
+        let reachable = guests.filter { domain.contains($0.tap) }
+        return reachable.count == 1 ? reachable[0] : nil
     }
 
     // MARK: The IP stack

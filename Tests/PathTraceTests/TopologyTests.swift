@@ -124,6 +124,18 @@ import Topology
         #expect(east.verdict.kind == .reachable, "\(east.verdict)")
     }
 
+    @Test func aNamespaceWithoutNeighbourEntryReachesAGuestByTheMACTheHostKnows() throws {
+        var s = try Self.guestSnapshot()
+        let vm = plan.instances[0], other = plan.instances[1]
+        s.editNamespace(other.namespace) { $0.neighbors.removeAll { $0.address == .v4(vm.address) } }
+        let r = try Fixtures.walk(s, vm.tapDevice, from: other.name)
+        #expect(r.verdict.kind == .reachable, "\(r.verdict)")
+        let first = try #require(r.hops.first)
+        #expect(first.evidence.contains { $0.note?.contains("guest \(r.instance.name) behind \(vm.tapDevice) has it, ARP would resolve to its MAC") == true },
+                "\(first.evidence)")
+        #expect(first.packet.ethDst == vm.mac)
+    }
+
     /// The lab split as two machines would report it: the compute node with its instances, and
     /// the network node with the agents and the provider network.
     static func split() throws -> [Snapshot] {
