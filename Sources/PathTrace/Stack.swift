@@ -69,6 +69,9 @@ extension PathTracer {
             let domain = linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index))
             owners = owners.filter { domain.contains($0) }
         }
+        // A guest behind a tap owns no interface the snapshots hold; what the host knows of it stands in.
+        let guest = owners.isEmpty ? guestAnsweringARP(for: nextHop, from: inv, ns: ns, device: device) : nil
+        var failedEntry: Evidence?
         if let n = entries.first {
             let ev = Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: n.text)
             if n.state.isUsable, let mac = n.mac {
@@ -76,29 +79,35 @@ extension PathTracer {
                                            stateText: n.state.names.joined(separator: ","))
             }
             if n.state.contains(.failed) {
-                return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is FAILED: nobody answers ARP for it",
-                                           isUnknown: false, ownerInSnapshots: !owners.isEmpty, stateText: "FAILED")
+                guard !owners.isEmpty || guest != nil else {
+                    return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is FAILED: nobody answers ARP for it",
+                                               isUnknown: false, ownerInSnapshots: false, stateText: "FAILED")
+                }
+                // The kernel asks again for the next packet to a FAILED neighbour, and an owner that is up answers.
+                failedEntry = Evidence(kind: .neighbor, source: ev.source, text: n.text,
+                                       note: "an earlier ARP for \(nextHop) went unanswered; the next packet asks again")
             }
-            if n.state.contains(.incomplete), owners.isEmpty {
+            if n.state.contains(.incomplete), owners.isEmpty, guest == nil {
                 return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is INCOMPLETE: ARP is unanswered so far",
                                            isUnknown: false, ownerInSnapshots: false, stateText: "INCOMPLETE")
             }
         }
         if owners.count == 1, let mac = topology.interface(owners[0])?.link.mac {
             let o = topology.interface(owners[0])!
-            return NeighbourResolution(mac: mac, evidence: [Evidence(kind: .address, source: "ip addr \(owners[0].namespace.label)",
+            return NeighbourResolution(mac: mac, evidence: Array([failedEntry].compactMap { $0 }) + [Evidence(kind: .address, source: "ip addr \(owners[0].namespace.label)",
                                                                      text: "\(o.name): \(o.addresses.first { $0.address == nextHop }?.description ?? nextHop.description) link/ether \(mac)",
                                                                      note: "no neighbour entry for \(nextHop) on \(device); \(o.name)@\(owners[0].namespace.label) owns it, ARP would resolve to its MAC")],
-                                       problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (owner \(o.name))")
+                                       problem: nil, isUnknown: false, ownerInSnapshots: true,
+                                       stateText: failedEntry == nil ? "none (owner \(o.name))" : "FAILED (owner \(o.name) answers)")
         }
         if owners.count > 1 {
             return NeighbourResolution(mac: nil, evidence: [], problem: "no neighbour entry for \(nextHop), and \(owners.count) interfaces own it: \(owners.map { "\(topology.interface($0)?.name ?? "?")@\($0.namespace.label)" }.joined(separator: ", "))",
                                        isUnknown: true, ownerInSnapshots: true, stateText: "none")
         }
-        if let guest = guestAnsweringARP(for: nextHop, from: inv, ns: ns, device: device), let mac = guest.mac {
+        if let guest, let mac = guest.mac {
             let source = guest.facts.first { $0.field == .mac }?.source ?? "the instance's facts"
             let tap = topology.interface(guest.tap)?.name ?? "its tap"
-            return NeighbourResolution(mac: mac, evidence: [Evidence(kind: .address, source: source, text: "\(guest.name): \(nextHop) \(mac)",
+            return NeighbourResolution(mac: mac, evidence: Array([failedEntry].compactMap { $0 }) + [Evidence(kind: .address, source: source, text: "\(guest.name): \(nextHop) \(mac)",
                                                                      note: "no neighbour entry for \(nextHop) on \(device); guest \(guest.name) behind \(tap) has it, ARP would resolve to its MAC")],
                                        problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (guest \(guest.name))")
         }
