@@ -201,6 +201,11 @@ extension Topology {
         if !i.addresses.isEmpty { parts.append(i.addresses.map(\.description).joined(separator: ",")) }
         if let m = i.mac { parts.append(m.description) }
         if let p = i.values(.portID).first { parts.append("port \(p)") }
+        // With several snapshots, the same names can come from different machines (or the same file twice).
+        if snapshots.count > 1 {
+            let s = snapshots[i.tap.namespace.snapshot]
+            parts.append("(snapshot \(i.tap.namespace.snapshot + 1) of \(s.hostname), collected \(s.collectedAt.formatted(.iso8601)))")
+        }
         return parts.joined(separator: "  ")
     }
 }
