@@ -128,6 +128,14 @@ extension PathTracer {
         return reachable.count == 1 ? reachable[0] : nil
     }
 
+    /// `: filter CHAIN #N`: the rule that dropped, from netfilter's evidence, for a hop's one-line
+    /// summary (the table shows the summary of a drop, and the rule is what the operator looks for).
+    func droppingRule(_ evidence: [Evidence]) -> String {
+        guard let rule = evidence.last(where: { $0.kind == .firewallRule }) else { return "" }
+        let source = rule.source.hasPrefix("iptables ") ? String(rule.source.dropFirst("iptables ".count)) : rule.source
+        return ": \(source)"
+    }
+
     // MARK: The IP stack
 
     /// A packet a local socket of `ns` sends: routing, OUTPUT and POSTROUTING, the neighbour,
@@ -152,7 +160,7 @@ extension PathTracer {
             if let t = fw.trace { w.packet = withTranslation(w.packet, t) }
             var evidence = route.evidence + fw.evidence
             if !fw.decision.isForward {
-                let why = fw.decision.isDrop ? "iptables drops the packet at OUTPUT/POSTROUTING" : "\(fw.decision)"
+                let why = fw.decision.isDrop ? "iptables drops the packet at OUTPUT/POSTROUTING" + droppingRule(fw.evidence) : "\(fw.decision)"
                 add(&w, interface: devID, role: role, decision: fw.decision, summary: why, evidence: evidence, notes: fw.notes)
                 return fw.decision.isDrop ? .stopped(why) : .unknown(why)
             }
@@ -268,7 +276,7 @@ extension PathTracer {
             // Local delivery: INPUT decided in the same trace.
             evidence += fw.evidence
             if !fw.decision.isForward {
-                let why = fw.decision.isDrop ? "iptables drops the packet (PREROUTING/INPUT)" : "\(fw.decision)"
+                let why = fw.decision.isDrop ? "iptables drops the packet (PREROUTING/INPUT)" + droppingRule(fw.evidence) : "\(fw.decision)"
                 hop(fw.decision, why, evidence, notes)
                 return fw.decision.isDrop ? .stopped(why) : .unknown(why)
             }
@@ -293,7 +301,7 @@ extension PathTracer {
             }
             evidence += fw.evidence
             if !fw.decision.isForward {
-                let why = fw.decision.isDrop ? "iptables drops the forwarded packet" : "\(fw.decision)"
+                let why = fw.decision.isDrop ? "iptables drops the forwarded packet" + droppingRule(fw.evidence) : "\(fw.decision)"
                 hop(fw.decision, why, evidence, notes)
                 return fw.decision.isDrop ? .stopped(why) : .unknown(why)
             }
