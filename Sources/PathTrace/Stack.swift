@@ -64,6 +64,7 @@ extension PathTracer {
     func resolveNeighbour(_ inv: NamespaceInventory, ns: NamespaceID, device: String, nextHop: IPAddress) -> NeighbourResolution {
         let entries = inv.neighbors.filter { $0.address == nextHop && $0.interface == device }
         var owners = (topology.addressOwners[nextHop] ?? []).filter { topology.interface($0)?.link.adminUp == true }
+        let configured = owners.count
         if owners.count > 1, let dev = inv.link(named: device) {
             // Only an owner linked to the device at layer 2 can answer its ARP.
             let domain = linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index))
@@ -112,7 +113,8 @@ extension PathTracer {
                                        problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (guest \(guest.name))")
         }
         return NeighbourResolution(mac: nil, evidence: [Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: "(no entry for \(nextHop) on \(device))")],
-                                   problem: "no neighbour entry for \(nextHop) on \(device) and no interface in the snapshots owns \(nextHop)",
+                                   problem: "no neighbour entry for \(nextHop) on \(device) and no interface in the snapshots owns \(nextHop)"
+                                    + (configured > 1 ? " on \(device)'s layer-2 domain (\(configured) interfaces elsewhere have it)" : ""),
                                    isUnknown: true, ownerInSnapshots: false, stateText: "none")
     }
 

@@ -268,7 +268,15 @@ public struct Topology: Sendable {
                     switches[si].ports[name]?.warnings.append("tunnel \(name) has remote_ip=\(p.interface.options["remote_ip"] ?? "(none)"): endpoints come from the flows")
                     continue
                 }
-                let owners = addressOwners[remote] ?? []
+                var owners = addressOwners[remote] ?? []
+                if owners.count > 1, let ns = switches[si].namespace, let local = t.localIP ?? localAddress(ofSwitch: si),
+                   let localDevice = (addressOwners[local] ?? []).first(where: { $0.namespace == ns }) {
+                    // Labs and test beds reuse underlay addresses: only the owner the local endpoint
+                    // reaches at layer 2 receives this switch's tunnel.
+                    let domain = linkLayerDomain(of: localDevice)
+                    let reachable = owners.filter { domain.contains($0) }
+                    if reachable.count == 1 { owners = reachable }
+                }
                 if owners.count > 1 {
                     switches[si].ports[name]?.warnings.append("tunnel \(name): \(remote) is configured in \(owners.map { "\(interfaces[$0]?.name ?? "?")@\($0.namespace.label)" }.joined(separator: ", ")); not followed")
                 } else if let owner = owners.first {

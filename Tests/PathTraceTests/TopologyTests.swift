@@ -136,6 +136,22 @@ import Topology
         #expect(first.packet.ethDst == vm.mac)
     }
 
+    @Test func twinLabsWithTheSameAddressesAreToldApartByTheirWiring() throws {
+        // Two labs on one machine (or two snapshots of look-alike test beds) reuse the underlay,
+        // router and gateway addresses; tunnels and next hops go to the owner wired to the sender.
+        let s = try Fixtures.load("healthy")
+        var twin = s
+        twin.hostname = "twin"
+        twin.network.namespaces.removeAll { ns in plan.instances.contains { $0.namespace == ns.namespace.label } }
+        let t = Topology(snapshots: [s, twin])
+        for sw in t.switches {
+            let tunnel = try #require(sw.ports.values.first { $0.tunnel != nil }?.tunnel)
+            #expect(tunnel.remoteOwner?.namespace.snapshot == sw.snapshot, "\(sw.node) of snapshot \(sw.snapshot)")
+        }
+        let r = try Fixtures.walk([s, twin], PathRequest(instance: plan.instances[0].name, direction: .to("\(plan.external.gateway)")))
+        #expect(r.verdict.kind == .reachable, "\(r.verdict)")
+    }
+
     /// The lab split as two machines would report it: the compute node with its instances, and
     /// the network node with the agents and the provider network.
     static func split() throws -> [Snapshot] {
