@@ -33,6 +33,9 @@ let package = Package(
         .target(name: "Packets", dependencies: ["HopscopeModel"], swiftSettings: strict),
         // Open vSwitch: OVSDB client, flow parsing, OpenFlow evaluator (issue 4). No C target of its own.
         .target(name: "OpenVSwitch", dependencies: ["HopscopeModel", "Namespaces"], swiftSettings: strict),
+        // The graph of one or more snapshots, and the hop-by-hop walk of a packet through it (issue 7).
+        .target(name: "Topology", dependencies: ["HopscopeModel", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
+        .target(name: "PathTrace", dependencies: ["HopscopeModel", "Topology", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -42,14 +45,17 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMnl", "HopscopeModel", "Namespaces"], swiftSettings: strict),
         // Capture: live libpcap capture, mirrors, files, correlation. Offline reading (OfflineCapture*.swift) belongs to the packets area.
         .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
+        // Builds a Snapshot from the live machine (issue 7).
+        .target(name: "Collector", dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch"], swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
-        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces"], swiftSettings: strict),
+        .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces", "Packets"], swiftSettings: strict),
 
         // MARK: The command-line tool
         .executableTarget(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
+                "Collector", "Topology", "PathTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -75,8 +81,11 @@ let package = Package(
         .target(name: "NetfilterTestSupport", path: "Tests/NetfilterTestSupport", swiftSettings: strict),
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "HopscopeModel", "NetfilterTestSupport"], swiftSettings: strict),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "Namespaces", "Packets"], exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel"], swiftSettings: strict),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel", "Packets"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
+        // Walks on lab snapshots recorded by scripts/record-snapshots (and edited copies of them).
+        .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",

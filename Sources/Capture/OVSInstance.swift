@@ -34,7 +34,7 @@ public struct OVSInstance: Sendable, Equatable {
         case .process, .path:
             throw OVSLookupError(namespace: namespace, reason: "OVS ports are found by the name of the namespace ovs-vswitchd runs in")
         }
-        let found = OVSDiscovery.discover().filter { $0.vswitchdPID != nil && $0.namespace == wanted && !$0.node.hasPrefix("netns:") }
+        let found = OVSDiscovery.discover().filter { $0.vswitchdPID != nil && $0.namespace == wanted && !$0.node.hasPrefix("net:[") }
         guard found.count == 1, let info = found.first, let pid = info.vswitchdPID else {
             throw OVSLookupError(namespace: namespace, reason: found.isEmpty
                 ? "no ovs-vswitchd runs in this namespace"

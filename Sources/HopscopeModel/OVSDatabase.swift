@@ -20,9 +20,12 @@ public struct OVSInstanceInfo: Hashable, Sendable, Codable {
     public var controlSocket: String?
     public var ovsdbServerPID: Int32?
     public var vswitchdPID: Int32?
+    /// The nsfs inode of the namespace the daemons run in (nil when it could not be read).
+    public var namespaceInode: UInt64?
 
     public init(node: String, namespace: String?, databaseSocket: String, runDirectory: String,
-                controlSocket: String?, ovsdbServerPID: Int32?, vswitchdPID: Int32?) {
+                controlSocket: String?, ovsdbServerPID: Int32?, vswitchdPID: Int32?, namespaceInode: UInt64? = nil) {
+        self.namespaceInode = namespaceInode
         self.node = node
         self.namespace = namespace
         self.databaseSocket = databaseSocket

@@ -59,16 +59,18 @@ public final class Lab: Sendable {
         }
     }
 
-    /// Builds the lab with `instances` instances, first removing any lab (complete or half built)
-    /// with this prefix. Returns when every instance has its address by DHCP.
+    /// Builds the lab with `instances` namespace instances and `tapInstances` tap-backed ones,
+    /// first removing any lab (complete or half built) with this prefix. Returns when every
+    /// instance has its address by DHCP.
     ///
     /// On failure the half-built lab is removed (unless `keepOnFailure`) and the error names the
     /// step, the command, its namespace and its stderr.
     @discardableResult
-    public func up(instances: Int = LabPlan.defaultInstanceCount, keepOnFailure: Bool = false) async throws -> UpReport {
+    public func up(instances: Int = LabPlan.defaultInstanceCount, tapInstances: Int = LabPlan.defaultTapInstanceCount,
+                   keepOnFailure: Bool = false) async throws -> UpReport {
         try Lab.requirePrivileges()
         try Lab.requireTools()
-        let plan = try LabPlan(prefix: prefix, instances: instances, stateRoot: stateRoot)
+        let plan = try LabPlan(prefix: prefix, instances: instances, tapInstances: tapInstances, stateRoot: stateRoot)
         let lock = LabLock(path: lockPath)
         try await lock.lock()
         defer { release(lock) }
@@ -132,7 +134,7 @@ public final class Lab: Sendable {
         }
         // Every namespace name this prefix's lab can have, so a lab whose state file was lost
         // (or that had more instances) is still found. Exact names only.
-        let widest = try LabPlan(prefix: prefix, instances: LabPlan.maximumInstanceCount, stateRoot: stateRoot)
+        let widest = try LabPlan(prefix: prefix, instances: LabPlan.maximumInstanceCount, tapInstances: 0, stateRoot: stateRoot)
         var names = recorded?.namespaces ?? []
         for n in widest.namespaces + (recorded?.plan.namespaces ?? []) where !names.contains(n) { names.append(n) }
         let existing = names.filter { FileManager.default.fileExists(atPath: "/run/netns/\($0)") }
@@ -186,6 +188,10 @@ public final class Lab: Sendable {
         }
         let upstream = "\(stateDirectory)/upstream-dns/pid"
         files.append((upstream, upstream))
+        for entry in (try? fm.contentsOfDirectory(atPath: "\(stateDirectory)/guests")) ?? [] {
+            let directory = "\(stateDirectory)/guests/\(entry)"
+            files.append(("\(directory)/pid", directory))
+        }
         return files
     }
 
@@ -202,39 +208,83 @@ public final class Lab: Sendable {
             LabStatus.ProcessStatus(role: $0.role.rawValue, namespace: $0.namespace, pid: $0.pid,
                                     running: ProcessTable.isLabProcessRunning($0))
         }
+        let guests = recorded == nil ? [] : plan.tapInstances.compactMap { try? TapGuestControl.status(of: $0) }
         return LabStatus(prefix: prefix, phase: recorded?.phase.rawValue ?? "absent", stateDirectory: stateDirectory,
                          plan: plan, namespaces: namespaces, processes: processes,
-                         appliedFaults: recorded?.appliedFaults ?? [])
+                         appliedFaults: recorded?.appliedFaults ?? [], tapGuests: guests)
     }
 
     // MARK: faults
 
-    /// Applies the fault named `name`. Returns false (and changes nothing) when it is already
-    /// applied. Throws `LabError.unknownFault` or `.notUp`, or the step that failed.
+    /// Applies the fault named `name`, aimed at `instance` (an instance's name, `vm2` or
+    /// `tapvm1`; nil: the fault's default instance) when the fault concerns an instance.
+    /// Returns false (and changes nothing) when it is already applied there. Throws
+    /// `LabError.unknownFault`, `.faultTarget`, `.notUp`, or the step that failed.
     @discardableResult
-    public func apply(_ name: String) async throws -> Bool {
+    public func apply(_ name: String, instance: String? = nil) async throws -> Bool {
         try await withRuntime { runtime, state in
             let fault = try Lab.fault(name)
-            if state.appliedFaults.contains(name) { return false }
-            try await fault.apply(runtime)
-            try await runtime.recorder.update { $0.appliedFaults.append(name) }
+            let scope = try fault.scope(in: state.plan, instance: instance)
+            let record = Lab.record(fault, scope)
+            if state.appliedFaults.contains(record.description) { return false }
+            try await fault.applyBody(runtime, scope)
+            try await runtime.recorder.update { $0.appliedFaults.append(record.description) }
             return true
         }
     }
 
     /// Repairs the applied faults named in `names` (all applied faults when nil), newest first,
-    /// and returns the names repaired.
+    /// and returns what was repaired. A name repairs the fault wherever it was aimed;
+    /// `NAME@INSTANCE` only there.
     @discardableResult
     public func repair(_ names: [String]? = nil) async throws -> [String] {
         try await withRuntime { runtime, state in
-            for name in names ?? [] { _ = try Lab.fault(name) }
-            let targets = state.appliedFaults.reversed().filter { names?.contains($0) ?? true }
-            for name in targets {
-                try await Lab.fault(name).repair(runtime)
-                try await runtime.recorder.update { s in s.appliedFaults.removeAll { $0 == name } }
+            let wanted = try names?.map { name -> LabAppliedFault in
+                let entry = LabAppliedFault(record: name)
+                _ = try Lab.fault(entry.fault)
+                return entry
+            }
+            let targets = state.appliedFaults.reversed().filter { record in
+                let applied = LabAppliedFault(record: record)
+                return wanted?.contains { $0.fault == applied.fault && ($0.instance == nil || $0.instance == applied.instance) } ?? true
+            }
+            for record in targets {
+                let applied = LabAppliedFault(record: record)
+                let fault = try Lab.fault(applied.fault)
+                try await fault.repairBody(runtime, try fault.scope(in: state.plan, instance: applied.instance))
+                try await runtime.recorder.update { s in s.appliedFaults.removeAll { $0 == record } }
             }
             return Array(targets)
         }
+    }
+
+    /// How an application is recorded: the name alone when aimed at the default instance.
+    static func record(_ fault: LabFault, _ scope: LabFaultScope) -> LabAppliedFault {
+        let aimed = fault.target == .lab || scope.instance.name == fault.defaultInstance(scope.plan).name
+        return LabAppliedFault(fault: fault.name, instance: aimed ? nil : scope.instance.name)
+    }
+
+    // MARK: tap guests
+
+    /// What the tap instance `name` last wrote about itself (DHCP state, lease), or nil
+    /// before it wrote anything. Throws `LabError.unknownInstance` for a name that is not a tap instance.
+    public func tapGuestStatus(_ name: String) throws -> TapGuestStatus? {
+        try TapGuestControl.status(of: tapInstance(name))
+    }
+
+    /// Has the tap instance `name` run `command` (ping, DHCP exchange, renewal) and returns its
+    /// outcome. Throws `LabError.guestNotRunning` or `.guestNotAnswering` (with its log's end).
+    public func tapGuest(_ name: String, _ command: TapGuestStack.Command) async throws -> TapGuestStack.Outcome {
+        try Lab.requirePrivileges()
+        return try await TapGuestControl.send(command, to: tapInstance(name))
+    }
+
+    private func tapInstance(_ name: String) throws -> LabTapInstance {
+        let p = try plan
+        guard let vm = p.tapInstance(named: name) else {
+            throw LabError.unknownInstance(name, known: p.tapInstances.map(\.name))
+        }
+        return vm
     }
 
     /// Runs the healthy-behaviour checks against the lab that is up (see `LabChecks`).
@@ -336,12 +386,16 @@ public struct LabStatus: Codable, Sendable {
     public var plan: LabPlan
     public var namespaces: [NamespaceStatus]
     public var processes: [ProcessStatus]
+    /// Applied faults as recorded: `NAME`, or `NAME@INSTANCE` when aimed at another instance.
     public var appliedFaults: [String]
+    /// What each tap instance's guest last wrote about itself (DHCP state and lease).
+    public var tapGuests: [TapGuestStatus]
     /// Up, every namespace present and every recorded daemon running.
     public var complete: Bool
 
     public init(prefix: String, phase: String, stateDirectory: String, plan: LabPlan, namespaces: [NamespaceStatus],
-                processes: [ProcessStatus], appliedFaults: [String]) {
+                processes: [ProcessStatus], appliedFaults: [String], tapGuests: [TapGuestStatus] = []) {
+        self.tapGuests = tapGuests
         self.prefix = prefix
         self.phase = phase
         self.stateDirectory = stateDirectory

@@ -5,7 +5,8 @@ import Namespaces
 /// Builds a lab from its plan in a few batched steps: one `ip -batch` for every namespace and
 /// link, one `ip -batch` per namespace for addresses and routes, one `ovs-vsctl` transaction and
 /// two `ovs-ofctl add-flows` per node, `ipset restore` and `iptables-restore`, the two dnsmasq
-/// daemons, and a DHCP exchange in every instance. Independent steps run concurrently.
+/// daemons, a DHCP exchange in every instance, and the guest process of every tap instance
+/// (which gets its address by DHCP itself). Independent steps run concurrently.
 ///
 /// Records every namespace before creating it and every daemon as soon as it runs, so a lab
 /// half built when this fails (or the process dies) is fully removed by the next `up`/`down`.
@@ -24,6 +25,9 @@ struct LabBuilder {
         timer.mark("writing configuration files")
 
         try await runtime.ipBatch(config.namespaceAndLinkBatch, step: "creating namespaces and links")
+        if !plan.tapInstances.isEmpty {
+            try await runtime.ipBatch(config.tapDeviceBatch, in: plan.computeNode.namespace, step: "creating the tap instances' tap devices")
+        }
         timer.mark("creating namespaces and links")
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -82,6 +86,9 @@ struct LabBuilder {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for vm in plan.instances {
                 group.addTask { try await boot(vm, config: config, runtime: runtime) }
+            }
+            for vm in plan.tapInstances {
+                group.addTask { try await runtime.startTapGuest(vm) }
             }
             try await group.waitForAll()
         }

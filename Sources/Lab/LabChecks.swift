@@ -109,6 +109,13 @@ public enum LabChecks {
                 dependencies: [.instance(vm.name), .tunnel, .dhcpServer, .dhcpHost(vm.name), .dhcpIngress(vm.name)],
                 probe: { await dhcp(vm, plan: plan, script: config.dhcpProbeScript) })
         }
+        checks += plan.tapInstances.map { vm in
+            LabCheck(
+                id: "dhcp:\(vm.name)",
+                summary: "\(vm.name) (tap guest) gets \(vm.address), its router and MTU \(plan.network.mtu) by DHCP",
+                dependencies: [.instance(vm.name), .tunnel, .dhcpServer, .dhcpHost(vm.name), .dhcpIngress(vm.name)],
+                probe: { await tapGuestDHCP(vm, plan: plan) })
+        }
         checks += [
             LabCheck(
                 id: "dns-local",
@@ -146,6 +153,23 @@ public enum LabChecks {
                 dependencies: toRouter.union([.routerForwarding, .externalGateway, .instanceDefaultRoute(probe.name)])
                     .union(probe.name == fip.name ? [] : [.routerSNAT]),
                 probe: { await ping(in: probe.namespace, ext.gateway) }),
+        ]
+        for vm in plan.tapInstances {
+            checks += [
+                LabCheck(
+                    id: "ping:\(vm.name)",
+                    summary: "the router pings \(vm.name) (\(vm.address)), which answers from behind its tap",
+                    dependencies: [.instance(vm.name), .tunnel, .routerInterface, .icmpIngress(vm.name)],
+                    probe: { await ping(in: router.namespace, vm.address) }),
+                LabCheck(
+                    id: "snat:\(vm.name)",
+                    summary: "\(vm.name) pings the external gateway \(ext.gateway) through the router's SNAT",
+                    dependencies: [.instance(vm.name), .tunnel, .routerInterface, .routerForwarding, .externalGateway,
+                                   .routerSNAT, .instanceDefaultRoute(vm.name)],
+                    probe: { await tapGuestPing(vm, ext.gateway) }),
+            ]
+        }
+        checks += [
             LabCheck(
                 id: "fip-egress",
                 summary: "\(fip.name) pings the external gateway from its floating IP \(router.floatingIP.address)",
@@ -218,6 +242,34 @@ public enum LabChecks {
         let ok = fields["ip"] == vm.address.description && fields["mtu"] == "\(plan.network.mtu)"
             && fields["router"] == plan.network.gateway.description
         return (ok, String(lease.dropFirst("lease ".count)))
+    }
+
+    /// A fresh DHCP exchange by the tap guest (its own client, through the real path); passes
+    /// when the ACK has the planned address, the router and the MTU.
+    static func tapGuestDHCP(_ vm: LabTapInstance, plan: LabPlan) async -> (Bool, String) {
+        let outcome: TapGuestStack.Outcome
+        do {
+            outcome = try await TapGuestControl.send(.dhcp, to: vm)
+        } catch {
+            return (false, "\(error)")
+        }
+        guard outcome.succeeded, let lease = outcome.lease else { return (false, outcome.detail) }
+        // The same words as the namespace instances' udhcpc lease line.
+        let dns = lease.dnsServers.map(\.description).joined(separator: " ")
+        let detail = "ip=\(lease.address) mask=\(lease.prefixLength) router=\(lease.router.map { "\($0)" } ?? "") dns=\(dns) "
+            + "mtu=\(lease.mtu.map(String.init) ?? "") domain=\(lease.domainName ?? "") server=\(lease.serverID)"
+        let ok = lease.address == vm.address && lease.mtu == plan.network.mtu && lease.router == plan.network.gateway
+        return (ok, detail)
+    }
+
+    /// Two pings from the tap guest, 0.2 s apart; passes on any reply.
+    static func tapGuestPing(_ vm: LabTapInstance, _ target: IPv4Address) async -> (Bool, String) {
+        do {
+            let outcome = try await TapGuestControl.send(.ping(target: target, count: 2, payloadSize: 56), to: vm)
+            return (outcome.succeeded, outcome.detail)
+        } catch {
+            return (false, "\(error)")
+        }
     }
 
     /// A DNS query with dig from the instance to `server`; passes when the answer is `expect`.

@@ -25,6 +25,9 @@ public struct LabConfiguration: Sendable {
         lines.append("link add \(n.externalInterface!) netns \(n.namespace) type veth peer name \(p.external.interface) netns \(p.external.namespace)")
         for vm in p.instances {
             lines.append("link add \(vm.tapDevice) netns \(c.namespace) address \(vm.tapMAC) mtu \(mtu) type veth peer name \(vm.interface) netns \(vm.namespace) address \(vm.mac)")
+        }
+        // Tap instances get their tap device from `ip tuntap` in the compute node's batch.
+        for vm in p.instancePorts {
             lines.append("link add \(vm.linuxBridge) netns \(c.namespace) mtu \(mtu) type bridge forward_delay 0 stp_state 0")
             lines.append(instanceVethLine(vm))
         }
@@ -36,8 +39,18 @@ public struct LabConfiguration: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// `ip -batch` input, run inside the compute node right after `namespaceAndLinkBatch`, that
+    /// creates the tap instances' tap devices: persistent taps, as libvirt creates one for a
+    /// guest, which the guest processes attach to later. (`ip tuntap` has no `netns` argument,
+    /// so this cannot be part of the first batch.) Empty without tap instances.
+    public var tapDeviceBatch: String {
+        plan.tapInstances.map {
+            "tuntap add dev \($0.tapDevice) mode tap\nlink set \($0.tapDevice) address \($0.tapMAC) mtu \(plan.network.mtu)\n"
+        }.joined()
+    }
+
     /// The `ip -batch` line that creates an instance's qvb/qvo veth pair on the compute node.
-    func instanceVethLine(_ vm: LabInstance) -> String {
+    func instanceVethLine(_ vm: some LabInstancePort) -> String {
         let c = plan.computeNode.namespace, mtu = plan.network.mtu
         return "link add \(vm.bridgeVeth) netns \(c) mtu \(mtu) type veth peer name \(vm.ovsPort) netns \(c) mtu \(mtu)"
     }
@@ -48,7 +61,7 @@ public struct LabConfiguration: Sendable {
         let p = plan
         let c = p.computeNode, n = p.networkNode
         var compute = ["link set lo up", "link set \(c.underlayInterface) up"]
-        for vm in p.instances {
+        for vm in p.instancePorts {
             compute += [
                 "link set \(vm.linuxBridge) up",
                 "link set \(vm.tapDevice) master \(vm.linuxBridge)",
@@ -110,7 +123,7 @@ public struct LabConfiguration: Sendable {
         let p = plan
         let c = p.computeNode, n = p.networkNode
         var result: [(String, [String])] = [
-            (c.namespace, [c.underlayInterface] + p.instances.flatMap { [$0.tapDevice, $0.bridgeVeth, $0.ovsPort] }),
+            (c.namespace, [c.underlayInterface] + p.instancePorts.flatMap { [$0.tapDevice, $0.bridgeVeth, $0.ovsPort] }),
             (n.namespace, [n.underlayInterface, n.externalInterface!, p.dhcp.bridgePort,
                            p.router.internalPort.bridgePort, p.router.gatewayPort.bridgePort]),
         ]
@@ -164,7 +177,7 @@ public struct LabConfiguration: Sendable {
         ]
         switch node.role {
         case .compute:
-            for vm in p.instances { cmds += instancePortCommands(vm) }
+            for vm in p.instancePorts { cmds += instancePortCommands(vm) }
         case .network:
             cmds += agentPortCommands(p.dhcp.bridgePort, node: node, portID: p.dhcp.portID, mac: p.dhcp.mac,
                                       tag: p.dhcp.localVLAN, vmID: nil)
@@ -197,7 +210,7 @@ public struct LabConfiguration: Sendable {
 
     /// The ovs-vsctl commands that plug an instance's qvo into br-int, as os-vif and the OVS
     /// agent leave it: local VLAN tag, the agent's Port other_config, Nova's Interface external_ids.
-    public func instancePortCommands(_ vm: LabInstance) -> [[String]] {
+    public func instancePortCommands(_ vm: some LabInstancePort) -> [[String]] {
         agentPortCommands(vm.ovsPort, node: plan.computeNode, portID: vm.portID, mac: vm.mac, tag: vm.localVLAN, vmID: vm.vmID)
     }
 
@@ -221,7 +234,7 @@ public struct LabConfiguration: Sendable {
         let ck = cookie(node.agentCookie)
         var flows = ["\(ck),table=0,priority=65535,vlan_tci=0x0fff/0x1fff,actions=drop"]
         if node.role == .compute {
-            for vm in plan.instances {
+            for vm in plan.instancePorts {
                 let ll = NeutronNames.linkLocalIPv6(for: vm.mac)
                 flows += [
                     "\(ck),table=0,priority=10,icmp6,in_port=\(vm.ovsPort),icmp_type=136,actions=resubmit(,24)",
@@ -276,7 +289,7 @@ public struct LabConfiguration: Sendable {
     }
 
     /// The drop flow the OVS agent adds when it puts a port on the dead VLAN (`port_dead`).
-    public func deadPortFlow(for vm: LabInstance) -> String {
+    public func deadPortFlow(for vm: some LabInstancePort) -> String {
         "\(cookie(plan.computeNode.agentCookie)),table=0,priority=2,in_port=\(vm.ovsPort),actions=drop"
     }
 
@@ -289,7 +302,7 @@ public struct LabConfiguration: Sendable {
     public var securityGroupIPSet: String {
         let set = plan.network.securityGroupIPSet
         var lines = ["create \(set) hash:net family inet hashsize 1024 maxelem 65536"]
-        lines += plan.instances.map { "add \(set) \($0.address)" }
+        lines += plan.instancePorts.map { "add \(set) \($0.address)" }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -300,7 +313,7 @@ public struct LabConfiguration: Sendable {
         var raw = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
                    ":\(sg)OUTPUT - [0:0]", ":\(sg)PREROUTING - [0:0]",
                    "-A PREROUTING -j \(sg)PREROUTING", "-A OUTPUT -j \(sg)OUTPUT"]
-        for vm in plan.instances {
+        for vm in plan.instancePorts {
             // The agent's comment names the port by its id minus the first four characters.
             let comment = "\"Set zone for \(vm.portID.dropFirst(4))\""
             let zone = plan.network.conntrackZone
@@ -315,25 +328,25 @@ public struct LabConfiguration: Sendable {
         var filter = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
                       ":neutron-filter-top - [0:0]", ":\(sg)FORWARD - [0:0]", ":\(sg)INPUT - [0:0]",
                       ":\(sg)OUTPUT - [0:0]", ":\(sg)local - [0:0]", ":\(sg)sg-chain - [0:0]", ":\(sg)sg-fallback - [0:0]"]
-        for vm in plan.instances {
+        for vm in plan.instancePorts {
             filter += [":\(vm.ingressChain) - [0:0]", ":\(vm.egressChain) - [0:0]", ":\(vm.spoofChain) - [0:0]"]
         }
         filter += ["-A INPUT -j \(sg)INPUT", "-A FORWARD -j neutron-filter-top", "-A FORWARD -j \(sg)FORWARD",
                    "-A OUTPUT -j neutron-filter-top", "-A OUTPUT -j \(sg)OUTPUT", "-A neutron-filter-top -j \(sg)local"]
         let toSG = "-m comment --comment \"Direct traffic from the VM interface to the security group chain.\" -j \(sg)sg-chain"
-        for vm in plan.instances {
+        for vm in plan.instancePorts {
             filter += [
                 "-A \(sg)FORWARD -m physdev --physdev-out \(vm.tapDevice) --physdev-is-bridged \(toSG)",
                 "-A \(sg)FORWARD -m physdev --physdev-in \(vm.tapDevice) --physdev-is-bridged \(toSG)",
             ]
         }
-        for vm in plan.instances {
+        for vm in plan.instancePorts {
             filter.append("-A \(sg)INPUT -m physdev --physdev-in \(vm.tapDevice) --physdev-is-bridged -m comment --comment \"Direct incoming traffic from VM to the security group chain.\" -j \(vm.egressChain)")
         }
         let established = "-m state --state RELATED,ESTABLISHED -m comment --comment \"Direct packets associated with a known session to the RETURN chain.\" -j RETURN"
         let invalid = "-m state --state INVALID -m comment --comment \"Drop packets that appear related to an existing connection (e.g. TCP ACK/FIN) but do not have an entry in conntrack.\" -j DROP"
         let fallback = "-m comment --comment \"Send unmatched traffic to the fallback chain.\" -j \(sg)sg-fallback"
-        for vm in plan.instances {
+        for vm in plan.instancePorts {
             let i = vm.ingressChain, o = vm.egressChain, s = vm.spoofChain
             filter.append("-A \(i) \(established)")
             filter += dhcpIngressRules(vm).map { "-A \(i) \($0)" }
@@ -354,7 +367,7 @@ public struct LabConfiguration: Sendable {
                 "-A \(s) -m comment --comment \"Drop traffic without an IP/MAC allow rule.\" -j DROP",
             ]
         }
-        for vm in plan.instances {
+        for vm in plan.instancePorts {
             filter += [
                 "-A \(sg)sg-chain -m physdev --physdev-out \(vm.tapDevice) --physdev-is-bridged -m comment --comment \"Jump to the VM specific chain.\" -j \(vm.ingressChain)",
                 "-A \(sg)sg-chain -m physdev --physdev-in \(vm.tapDevice) --physdev-is-bridged -m comment --comment \"Jump to the VM specific chain.\" -j \(vm.egressChain)",
@@ -367,7 +380,7 @@ public struct LabConfiguration: Sendable {
     }
 
     /// The ingress rules that let DHCP replies reach `vm` (rule specs without `-A CHAIN`).
-    public func dhcpIngressRules(_ vm: LabInstance) -> [String] {
+    public func dhcpIngressRules(_ vm: some LabInstancePort) -> [String] {
         ["-d \(vm.address)/32 -p udp -m udp --sport 67 --dport 68 -j RETURN",
          "-d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 -j RETURN"]
     }
@@ -446,7 +459,7 @@ public struct LabConfiguration: Sendable {
     public func dhcpHostsFile(omitting omitted: Set<String> = []) -> String {
         let domain = plan.network.dnsDomain
         var lines: [String] = []
-        for vm in plan.instances where !omitted.contains(vm.name) {
+        for vm in plan.instancePorts where !omitted.contains(vm.name) {
             lines.append("\(vm.mac),\(NeutronNames.hostName(for: vm.address)).\(domain),\(vm.address)")
         }
         lines.append("\(plan.dhcp.mac),\(NeutronNames.hostName(for: plan.dhcp.address)).\(domain),\(plan.dhcp.address)")
@@ -458,7 +471,7 @@ public struct LabConfiguration: Sendable {
     /// dnsmasq's `--addn-hosts`: the DNS names of every port.
     public var dhcpAdditionalHostsFile: String {
         let domain = plan.network.dnsDomain
-        let addresses = plan.instances.map(\.address) + [plan.dhcp.address, plan.network.gateway]
+        let addresses = plan.instancePorts.map(\.address) + [plan.dhcp.address, plan.network.gateway]
         return addresses.map { a in
             let h = NeutronNames.hostName(for: a)
             return "\(a)\t\(h).\(domain) \(h)"
@@ -509,6 +522,18 @@ public struct LabConfiguration: Sendable {
 
     /// The `/etc/netns/<namespace>/resolv.conf` of an instance (bind-mounted by `ip netns exec`).
     public func resolvConf(for vm: LabInstance) -> String { "/etc/netns/\(vm.namespace)/resolv.conf" }
+
+    /// What a tap instance's guest process starts from. It may ping only the lab's own
+    /// addresses: the tenant and external subnets and the "internet" addresses of the external
+    /// namespace (upstream DNS, the client, the names it serves).
+    public func tapGuestConfiguration(_ vm: LabTapInstance) -> TapGuestConfiguration {
+        let e = plan.external
+        let hosts = [e.dnsServer, e.internetClient] + e.dnsRecords.map(\.address)
+        let allowed = [plan.network.cidr, e.cidr] + hosts.map { IPPrefix(address: .v4($0), length: 32) }
+        return TapGuestConfiguration(name: vm.name, tapDevice: vm.tapDevice,
+                                     identity: TapGuestStack.Identity(mac: vm.mac, hostName: vm.hostName),
+                                     allowedTargets: allowed, directory: vm.directory)
+    }
 
     /// Where the instances' DHCP client scripts live.
     public var dhcpClientScript: String { "\(plan.stateDirectory)/udhcpc-configure.sh" }

@@ -7,19 +7,130 @@ import HopscopeModel
 /// (dependencies; the checks that need them are expected to fail, and only those), how to
 /// apply it and how to repair it. Add a fault by adding a row; the row builders below
 /// (`link`, `ovsSetting`, `sysctl`, `missingRules`, `stoppedDaemon`) cover the common kinds.
+///
+/// A fault that concerns one instance (its tap, port, security group, DHCP entry) is aimed at a
+/// default instance (vm1, or the probe instance) unless another is named (`--instance`): a tap
+/// instance as well as a namespace instance, except for faults that act inside the instance's
+/// own namespace (`target == .namespaceInstance`), which a tap instance does not have.
 public struct LabFault: Sendable {
-    public let name: String
-    /// One line, in the operator's words: what is wrong, where.
-    public let summary: String
-    /// What stops working: the dependencies this fault breaks in `plan`.
-    public let breaks: @Sendable (LabPlan) -> Set<LabDependency>
-    let apply: @Sendable (LabRuntime) async throws -> Void
-    let repair: @Sendable (LabRuntime) async throws -> Void
+    /// What a fault can be aimed at.
+    public enum Target: String, Sendable, Codable {
+        /// The lab as a whole (a node, the tunnel, the router, a daemon): no instance.
+        case lab
+        /// Any instance, tap instances included.
+        case anyInstance
+        /// Namespace instances only: the fault changes something inside the instance.
+        case namespaceInstance
+    }
 
-    /// The ids of the checks this fault is expected to make fail in `plan`.
+    public let name: String
+    /// One line, in the operator's words, about the default instance: what is wrong, where.
+    public var summary: String { summary(instance: nil) }
+    public let target: Target
+    /// `{instance}` in the summary stands for the instance the fault is aimed at.
+    let template: String
+    /// The instance a targeted fault concerns when none is named, and how the summary names it.
+    let defaultInstance: @Sendable (LabPlan) -> any LabInstancePort
+    let defaultInstanceLabel: String
+    let dependencies: @Sendable (LabFaultScope) -> Set<LabDependency>
+    let applyBody: @Sendable (LabRuntime, LabFaultScope) async throws -> Void
+    let repairBody: @Sendable (LabRuntime, LabFaultScope) async throws -> Void
+
+    init(name: String, summary: String, target: Target = .lab,
+         defaultInstance: @escaping @Sendable (LabPlan) -> any LabInstancePort = { $0.floatingIPInstance },
+         defaultInstanceLabel: String = "vm1",
+         breaks: @escaping @Sendable (LabFaultScope) -> Set<LabDependency>,
+         apply: @escaping @Sendable (LabRuntime, LabFaultScope) async throws -> Void,
+         repair: @escaping @Sendable (LabRuntime, LabFaultScope) async throws -> Void) {
+        self.name = name
+        template = summary
+        self.target = target
+        self.defaultInstance = defaultInstance
+        self.defaultInstanceLabel = defaultInstanceLabel
+        dependencies = breaks
+        applyBody = apply
+        repairBody = repair
+    }
+
+    /// The summary for the fault aimed at `instance` (nil: the default one).
+    public func summary(instance: String?) -> String {
+        template.replacingOccurrences(of: "{instance}", with: instance ?? defaultInstanceLabel)
+    }
+
+    /// What stops working: the dependencies this fault breaks in `plan`, aimed at its default instance.
+    public var breaks: @Sendable (LabPlan) -> Set<LabDependency> {
+        { [self] plan in dependencies(LabFaultScope(plan: plan, instance: defaultInstance(plan))) }
+    }
+
+    /// The ids of the checks this fault is expected to make fail in `plan` (default instance).
     public func expectedFailures(in plan: LabPlan) -> Set<String> {
         LabChecks.expectedFailures(of: breaks(plan), in: plan)
     }
+
+    /// The ids of the checks this fault, aimed at `instance`, is expected to make fail.
+    /// Throws `LabError.faultTarget` when it cannot be aimed there.
+    public func expectedFailures(in plan: LabPlan, instance: String?) throws -> Set<String> {
+        LabChecks.expectedFailures(of: dependencies(try scope(in: plan, instance: instance)), in: plan)
+    }
+
+    /// The scope of this fault aimed at `instance` (nil: the default). Throws
+    /// `LabError.faultTarget` for a lab-wide fault given an instance or a tap instance for a
+    /// fault that needs the instance's namespace, `.unknownInstance` for a name the lab lacks.
+    public func scope(in plan: LabPlan, instance: String?) throws -> LabFaultScope {
+        guard let instance else { return LabFaultScope(plan: plan, instance: defaultInstance(plan)) }
+        switch target {
+        case .lab:
+            throw LabError.faultTarget(fault: name, detail: "it concerns the lab, not one instance; run it without --instance")
+        case .anyInstance, .namespaceInstance:
+            guard let port = plan.instancePort(named: instance) else {
+                throw LabError.unknownInstance(instance, known: plan.instancePorts.map(\.name))
+            }
+            if target == .namespaceInstance && !(port is LabInstance) {
+                let names = plan.instances.map(\.name).joined(separator: ", ")
+                throw LabError.faultTarget(fault: name, detail: "it changes something inside the instance's own namespace, "
+                                           + "which the tap instance \(instance) does not have; aim it at \(names)")
+            }
+            return LabFaultScope(plan: plan, instance: port)
+        }
+    }
+}
+
+/// What one application of a fault works on: the plan and the instance it is aimed at (the
+/// default instance for faults that concern none).
+public struct LabFaultScope: Sendable {
+    public let plan: LabPlan
+    public let instance: any LabInstancePort
+
+    /// The instance as a namespace instance (faults with target `.namespaceInstance` get one).
+    var namespaceInstance: LabInstance {
+        get throws {
+            guard let vm = instance as? LabInstance else {
+                throw LabError.faultTarget(fault: "", detail: "\(instance.name) has no namespace of its own")
+            }
+            return vm
+        }
+    }
+}
+
+/// One applied fault as `LabState.appliedFaults` records it: the fault's name, then `@INSTANCE`
+/// when it was aimed at another instance than its default.
+public struct LabAppliedFault: Hashable, Sendable, CustomStringConvertible {
+    public var fault: String
+    public var instance: String?
+
+    public init(fault: String, instance: String?) {
+        self.fault = fault
+        self.instance = instance
+    }
+
+    /// Parses `NAME` or `NAME@INSTANCE`.
+    public init(record: String) {
+        let parts = record.split(separator: "@", maxSplits: 1)
+        fault = String(parts.first ?? "")
+        instance = parts.count == 2 ? String(parts[1]) : nil
+    }
+
+    public var description: String { instance.map { "\(fault)@\($0)" } ?? fault }
 }
 
 /// The fault table.
@@ -30,26 +141,27 @@ public enum LabFaults {
     /// Every fault, in the order `hopscope lab faults` lists them.
     public static let all: [LabFault] = [
         // MARK: The 13 faults of issue 2
-        link("tap-down", "vm1's tap device on the compute node is administratively down",
-             breaks: { [.instance($0.floatingIPInstance.name)] },
-             namespace: { $0.computeNode.namespace }, device: { $0.floatingIPInstance.tapDevice }),
+        link("tap-down", "{instance}'s tap device on the compute node is administratively down",
+             target: .anyInstance, breaks: { [.instance($0.instance.name)] },
+             namespace: { $0.plan.computeNode.namespace }, device: { $0.instance.tapDevice }),
         LabFault(
             name: "underlay-mtu",
             summary: "the underlay link between the nodes has MTU 1400: full-size tenant packets no longer fit in VXLAN",
             breaks: { _ in [.largeFrames] },
-            apply: { r in try await setUnderlayMTU(r, 1400) },
-            repair: { r in try await setUnderlayMTU(r, 1500) }),
+            apply: { r, _ in try await setUnderlayMTU(r, 1400) },
+            repair: { r, _ in try await setUnderlayMTU(r, 1500) }),
         LabFault(
             name: "dead-vlan",
-            summary: "vm1's qvo port is on the dead VLAN 4095 with the OVS agent's drop flow (port_dead)",
-            breaks: { [.instance($0.floatingIPInstance.name)] },
-            apply: { r in
-                let vm = r.plan.floatingIPInstance, node = r.plan.computeNode
+            summary: "{instance}'s qvo port is on the dead VLAN 4095 with the OVS agent's drop flow (port_dead)",
+            target: .anyInstance,
+            breaks: { [.instance($0.instance.name)] },
+            apply: { r, s in
+                let vm = s.instance, node = r.plan.computeNode
                 try await r.ovs(node, "ovs-vsctl", ["set", "Port", vm.ovsPort, "tag=4095"], step: "dead-vlan")
                 try await r.ovs(node, "ovs-ofctl", ["add-flow", node.integrationBridge, r.configuration.deadPortFlow(for: vm)], step: "dead-vlan")
             },
-            repair: { r in
-                let vm = r.plan.floatingIPInstance, node = r.plan.computeNode
+            repair: { r, s in
+                let vm = s.instance, node = r.plan.computeNode
                 try await r.ovs(node, "ovs-ofctl", ["--strict", "del-flows", node.integrationBridge, "table=0,priority=2,in_port=\(vm.ovsPort)"], step: "dead-vlan")
                 try await r.ovs(node, "ovs-vsctl", ["set", "Port", vm.ovsPort, "tag=\(vm.localVLAN)"], step: "dead-vlan")
             }),
@@ -57,11 +169,11 @@ public enum LabFaults {
             name: "tunnel-flow-missing",
             summary: "compute1's br-tun lacks the table-4 flow mapping the network's tunnel id to its local VLAN",
             breaks: { _ in [.tunnel] },
-            apply: { r in
+            apply: { r, _ in
                 let node = r.plan.computeNode
                 try await r.ovs(node, "ovs-ofctl", ["--strict", "del-flows", node.tunnelBridge, r.configuration.tunnelIDFlowMatch(for: node)], step: "tunnel-flow-missing")
             },
-            repair: { r in
+            repair: { r, _ in
                 let node = r.plan.computeNode
                 try await r.ovs(node, "ovs-ofctl", ["add-flow", node.tunnelBridge, r.configuration.tunnelIDFlow(for: node)], step: "tunnel-flow-missing")
             }),
@@ -69,31 +181,32 @@ public enum LabFaults {
                       breaks: { _ in [.dhcpServer] }, role: .dhcpServer),
         LabFault(
             name: "dhcp-host-missing",
-            summary: "vm1's MAC address is missing from dnsmasq's DHCP hosts file",
-            breaks: { [.dhcpHost($0.floatingIPInstance.name)] },
-            apply: { r in try await r.writeDHCPHosts(omitting: [r.plan.floatingIPInstance.name], reload: true) },
-            repair: { r in try await r.writeDHCPHosts(omitting: [], reload: true) }),
+            summary: "{instance}'s MAC address is missing from dnsmasq's DHCP hosts file",
+            target: .anyInstance,
+            breaks: { [.dhcpHost($0.instance.name)] },
+            apply: { r, s in try await r.writeDHCPHosts(omitting: [s.instance.name], reload: true) },
+            repair: { r, _ in try await r.writeDHCPHosts(omitting: [], reload: true) }),
         // The agent puts the DHCP and ICMP RETURN rules right after the RELATED,ESTABLISHED one.
-        missingRules("sg-drops-dhcp", "vm1's security group chain lacks the rules admitting DHCP replies (they fall to sg-fallback DROP)",
-                     breaks: { [.dhcpIngress($0.floatingIPInstance.name)] },
-                     namespace: { $0.computeNode.namespace }, table: "filter", chain: { $0.floatingIPInstance.ingressChain },
-                     rules: { $0.dhcpIngressRules($0.plan.floatingIPInstance) }, restoreAt: 2),
-        missingRules("sg-drops-icmp", "vm1's security group chain lacks the ingress ICMP rule: pings to its floating IP are dropped",
-                     breaks: { [.icmpIngress($0.floatingIPInstance.name)] },
-                     namespace: { $0.computeNode.namespace }, table: "filter", chain: { $0.floatingIPInstance.ingressChain },
-                     rules: { [$0.icmpIngressRule] }, restoreAt: 2),
+        missingRules("sg-drops-dhcp", "{instance}'s security group chain lacks the rules admitting DHCP replies (they fall to sg-fallback DROP)",
+                     target: .anyInstance, breaks: { [.dhcpIngress($0.instance.name)] },
+                     namespace: { $0.plan.computeNode.namespace }, table: "filter", chain: { $0.instance.ingressChain },
+                     rules: { c, s in c.dhcpIngressRules(s.instance) }, restoreAt: 2),
+        missingRules("sg-drops-icmp", "{instance}'s security group chain lacks the ingress ICMP rule: pings to it from outside its group are dropped",
+                     target: .anyInstance, breaks: { [.icmpIngress($0.instance.name)] },
+                     namespace: { $0.plan.computeNode.namespace }, table: "filter", chain: { $0.instance.ingressChain },
+                     rules: { c, _ in [c.icmpIngressRule] }, restoreAt: 2),
         LabFault(
             name: "router-no-default-route",
             summary: "the router namespace has no default route: only the external subnet itself is reachable",
             breaks: { _ in [.routerDefaultRoute] },
-            apply: { r in try await r.ip(r.plan.router.namespace, ["route", "del", "default"], step: "router-no-default-route") },
-            repair: { r in
+            apply: { r, _ in try await r.ip(r.plan.router.namespace, ["route", "del", "default"], step: "router-no-default-route") },
+            repair: { r, _ in
                 try await r.ip(r.plan.router.namespace, r.configuration.defaultRouteLine.split(separator: " ").map(String.init), step: "router-no-default-route")
             }),
         missingRules("router-no-snat", "the router's neutron-l3-agent-snat chain lacks the subnet's SNAT rules",
                      breaks: { _ in [.routerSNAT] },
-                     namespace: { $0.router.namespace }, table: "nat", chain: { _ in NeutronNames.routerChainPrefix + "snat" },
-                     rules: { $0.subnetSNATRules }, restoreAt: nil, flushRouterConntrack: true),
+                     namespace: { $0.plan.router.namespace }, table: "nat", chain: { _ in NeutronNames.routerChainPrefix + "snat" },
+                     rules: { c, _ in c.subnetSNATRules }, restoreAt: nil, flushRouterConntrack: true),
         sysctl("router-ip-forward-off", "IP forwarding is off in the router namespace (net.ipv4.ip_forward=0)",
                breaks: { _ in [.routerForwarding] },
                namespace: { $0.router.namespace }, key: "net.ipv4.ip_forward", broken: "0", healthy: "1"),
@@ -106,52 +219,57 @@ public enum LabFaults {
         // MARK: More faults, for more diagnosis codes
         link("qr-link-down", "the router's qr- interface on the tenant subnet is down",
              breaks: { _ in [.routerInterface] },
-             namespace: { $0.router.namespace }, device: { $0.router.internalPort.name }),
+             namespace: { $0.plan.router.namespace }, device: { $0.plan.router.internalPort.name }),
         missingRules("fip-dnat-missing", "the router lacks the floating IP's DNAT rule: connections to it end at the router itself",
                      breaks: { _ in [.floatingIPDNAT] },
-                     namespace: { $0.router.namespace }, table: "nat", chain: { _ in NeutronNames.routerChainPrefix + "PREROUTING" },
-                     rules: { [$0.floatingIPDNATRule] }, restoreAt: nil, flushRouterConntrack: true),
+                     namespace: { $0.plan.router.namespace }, table: "nat", chain: { _ in NeutronNames.routerChainPrefix + "PREROUTING" },
+                     rules: { c, _ in [c.floatingIPDNATRule] }, restoreAt: nil, flushRouterConntrack: true),
         ovsSetting("tunnel-remote-ip-wrong", "compute1's VXLAN port points at a remote_ip (198.18.0.99) where no node lives",
                    breaks: { _ in [.tunnel] },
-                   table: "Interface", record: { $0.computeNode.vxlanPort }, column: "options:remote_ip",
-                   broken: { _ in "198.18.0.99" }, healthy: { "\($0.computeNode.vxlanRemote)" }),
-        ovsSetting("ovs-tag-mismatch", "vm1's qvo port carries VLAN tag 3 on br-int instead of the network's local VLAN",
-                   breaks: { [.instance($0.floatingIPInstance.name)] },
-                   table: "Port", record: { $0.floatingIPInstance.ovsPort }, column: "tag",
-                   broken: { _ in "3" }, healthy: { "\($0.floatingIPInstance.localVLAN)" }),
+                   table: "Interface", record: { $0.plan.computeNode.vxlanPort }, column: "options:remote_ip",
+                   broken: { _ in "198.18.0.99" }, healthy: { "\($0.plan.computeNode.vxlanRemote)" }),
+        ovsSetting("ovs-tag-mismatch", "{instance}'s qvo port carries VLAN tag 3 on br-int instead of the network's local VLAN",
+                   target: .anyInstance, breaks: { [.instance($0.instance.name)] },
+                   table: "Port", record: { $0.instance.ovsPort }, column: "tag",
+                   broken: { _ in "3" }, healthy: { "\($0.instance.localVLAN)" }),
         ovsSetting("patch-port-broken", "compute1's br-int patch port patch-tun names a peer that does not exist",
                    breaks: { _ in [.tunnel] },
-                   table: "Interface", record: { $0.computeNode.integrationPatchPort }, column: "options:peer",
-                   broken: { _ in "patch-nowhere" }, healthy: { $0.computeNode.tunnelPatchPort }),
+                   table: "Interface", record: { $0.plan.computeNode.integrationPatchPort }, column: "options:peer",
+                   broken: { _ in "patch-nowhere" }, healthy: { $0.plan.computeNode.tunnelPatchPort }),
         LabFault(
             name: "gateway-unresolved",
             summary: "the provider gateway no longer answers ARP: the router's neighbour entry for it stays unresolved",
             breaks: { _ in [.externalGateway] },
-            apply: { r in try await setGatewayAddress(r, "del") },
-            repair: { r in try await setGatewayAddress(r, "add") }),
+            apply: { r, _ in try await setGatewayAddress(r, "del") },
+            repair: { r, _ in try await setGatewayAddress(r, "add") }),
         LabFault(
             name: "instance-no-default-route",
-            summary: "the probe instance (the last one) has lost its default route",
-            breaks: { [.instanceDefaultRoute($0.probeInstance.name)] },
-            apply: { r in try await r.ip(r.plan.probeInstance.namespace, ["route", "del", "default"], step: "instance-no-default-route") },
-            repair: { r in
-                let vm = r.plan.probeInstance
+            summary: "{instance} has lost its default route",
+            target: .namespaceInstance, defaultInstance: { $0.probeInstance },
+            defaultInstanceLabel: "the probe instance (the last one)",
+            breaks: { [.instanceDefaultRoute($0.instance.name)] },
+            apply: { r, s in
+                try await r.ip(try s.namespaceInstance.namespace, ["route", "del", "default"], step: "instance-no-default-route")
+            },
+            repair: { r, s in
+                let vm = try s.namespaceInstance
                 try await r.ip(vm.namespace, ["route", "replace", "default", "via", "\(r.plan.network.gateway)", "dev", vm.interface], step: "instance-no-default-route")
             }),
-        link("port-not-in-bridge", "vm1's qvb veth is no longer a port of its qbr bridge",
-             breaks: { [.instance($0.floatingIPInstance.name)] },
-             namespace: { $0.computeNode.namespace }, device: { $0.floatingIPInstance.bridgeVeth },
-             broken: { _ in ["nomaster"] }, healthy: { ["master", $0.floatingIPInstance.linuxBridge] }),
+        link("port-not-in-bridge", "{instance}'s qvb veth is no longer a port of its qbr bridge",
+             target: .anyInstance, breaks: { [.instance($0.instance.name)] },
+             namespace: { $0.plan.computeNode.namespace }, device: { $0.instance.bridgeVeth },
+             broken: { _ in ["nomaster"] }, healthy: { ["master", $0.instance.linuxBridge] }),
         LabFault(
             name: "instance-mac-changed",
-            summary: "vm1's guest changed its MAC: port security drops its frames (security group IP/MAC rule, br-int table 25)",
-            breaks: { [.instance($0.floatingIPInstance.name)] },
-            apply: { r in
-                let vm = r.plan.floatingIPInstance
+            summary: "{instance}'s guest changed its MAC: port security drops its frames (security group IP/MAC rule, br-int table 25)",
+            target: .namespaceInstance,
+            breaks: { [.instance($0.instance.name)] },
+            apply: { r, s in
+                let vm = try s.namespaceInstance
                 try await r.ip(vm.namespace, ["link", "set", vm.interface, "address", "fa:16:3e:00:00:99"], step: "instance-mac-changed")
             },
-            repair: { r in
-                let vm = r.plan.floatingIPInstance
+            repair: { r, s in
+                let vm = try s.namespaceInstance
                 try await r.ip(vm.namespace, ["link", "set", vm.interface, "address", "\(vm.mac)"], step: "instance-mac-changed")
                 // Its neighbours learnt the wrong MAC meanwhile.
                 try await r.ip(r.plan.router.namespace, ["neigh", "flush", "dev", r.plan.router.internalPort.name], step: "instance-mac-changed")
@@ -161,90 +279,95 @@ public enum LabFaults {
             }),
         LabFault(
             name: "qvo-missing",
-            summary: "vm1's qvb/qvo veth pair is gone and br-int cannot reopen its qvo port (OVS interface error: No such device)",
-            breaks: { [.instance($0.floatingIPInstance.name)] },
-            apply: { r in
-                let vm = r.plan.floatingIPInstance
-                try await r.ip(r.plan.computeNode.namespace, ["link", "del", vm.ovsPort], step: "qvo-missing")
+            summary: "{instance}'s qvb/qvo veth pair is gone and br-int cannot reopen its qvo port (OVS interface error: No such device)",
+            target: .anyInstance,
+            breaks: { [.instance($0.instance.name)] },
+            apply: { r, s in
+                try await r.ip(r.plan.computeNode.namespace, ["link", "del", s.instance.ovsPort], step: "qvo-missing")
                 // What an agent resync (or a reboot) then does: OVS tries to open the device again.
-                try await r.replugInstancePort(vm, waitForSwitch: false)
+                try await r.replugInstancePort(s.instance, waitForSwitch: false)
             },
-            repair: { r in try await r.plugInstanceVeth(r.plan.floatingIPInstance) }),
+            repair: { r, s in try await r.plugInstanceVeth(s.instance) }),
     ]
 
     // MARK: Row builders
 
+    typealias Scoped<T> = @Sendable (LabFaultScope) -> T
+
     /// One `ip link set DEVICE ...` change: by default the device set administratively down
     /// (repair: up); `broken` and `healthy` give other settings (`nomaster` / `master qbr…`).
-    static func link(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
-                     namespace: @escaping @Sendable (LabPlan) -> String, device: @escaping @Sendable (LabPlan) -> String,
-                     broken: @escaping @Sendable (LabPlan) -> [String] = { _ in ["down"] },
-                     healthy: @escaping @Sendable (LabPlan) -> [String] = { _ in ["up"] }) -> LabFault {
-        @Sendable func set(_ r: LabRuntime, _ settings: [String]) async throws {
-            try await r.ip(namespace(r.plan), ["link", "set", device(r.plan)] + settings, step: name)
+    static func link(_ name: String, _ summary: String, target: LabFault.Target = .lab,
+                     breaks: @escaping Scoped<Set<LabDependency>>,
+                     namespace: @escaping Scoped<String>, device: @escaping Scoped<String>,
+                     broken: @escaping Scoped<[String]> = { _ in ["down"] },
+                     healthy: @escaping Scoped<[String]> = { _ in ["up"] }) -> LabFault {
+        @Sendable func set(_ r: LabRuntime, _ s: LabFaultScope, _ settings: [String]) async throws {
+            try await r.ip(namespace(s), ["link", "set", device(s)] + settings, step: name)
         }
-        return LabFault(name: name, summary: summary, breaks: breaks,
-                        apply: { r in try await set(r, broken(r.plan)) }, repair: { r in try await set(r, healthy(r.plan)) })
+        return LabFault(name: name, summary: summary, target: target, breaks: breaks,
+                        apply: { r, s in try await set(r, s, broken(s)) }, repair: { r, s in try await set(r, s, healthy(s)) })
     }
 
     /// One column (or `column:key`) of one compute1 OVSDB record set to a broken value (repair:
     /// the healthy one), as `ovs-vsctl set TABLE RECORD COLUMN=VALUE`.
-    static func ovsSetting(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
-                           table: String, record: @escaping @Sendable (LabPlan) -> String, column: String,
-                           broken: @escaping @Sendable (LabPlan) -> String, healthy: @escaping @Sendable (LabPlan) -> String) -> LabFault {
-        @Sendable func set(_ r: LabRuntime, _ value: String) async throws {
-            try await r.ovs(r.plan.computeNode, "ovs-vsctl", ["set", table, record(r.plan), "\(column)=\(value)"], step: name)
+    static func ovsSetting(_ name: String, _ summary: String, target: LabFault.Target = .lab,
+                           breaks: @escaping Scoped<Set<LabDependency>>,
+                           table: String, record: @escaping Scoped<String>, column: String,
+                           broken: @escaping Scoped<String>, healthy: @escaping Scoped<String>) -> LabFault {
+        @Sendable func set(_ r: LabRuntime, _ s: LabFaultScope, _ value: String) async throws {
+            try await r.ovs(r.plan.computeNode, "ovs-vsctl", ["set", table, record(s), "\(column)=\(value)"], step: name)
         }
-        return LabFault(name: name, summary: summary, breaks: breaks,
-                        apply: { r in try await set(r, broken(r.plan)) }, repair: { r in try await set(r, healthy(r.plan)) })
+        return LabFault(name: name, summary: summary, target: target, breaks: breaks,
+                        apply: { r, s in try await set(r, s, broken(s)) }, repair: { r, s in try await set(r, s, healthy(s)) })
     }
 
     /// One of the lab's dnsmasq daemons stopped by its recorded PID (repair: started again with
     /// the same command line).
-    static func stoppedDaemon(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
+    static func stoppedDaemon(_ name: String, _ summary: String, breaks: @escaping Scoped<Set<LabDependency>>,
                               role: LabProcess.Role) -> LabFault {
         LabFault(name: name, summary: summary, breaks: breaks,
-                 apply: { r in try await r.stopDaemon(role) },
-                 repair: { r in
+                 apply: { r, _ in try await r.stopDaemon(role) },
+                 repair: { r, _ in
                      switch role {
                      case .dhcpServer: try await r.startDHCPServer()
                      case .upstreamDNS: try await r.startUpstreamDNS()
-                     case .ovsdbServer, .ovsVswitchd:
+                     case .ovsdbServer, .ovsVswitchd, .tapGuest:
                          throw LabError.setupFailed(step: name, detail: "\(role.rawValue) is restarted only by lab up")
                      }
                  })
     }
 
     /// A `net.*` sysctl set to a broken value inside one namespace (repair: the healthy value).
-    static func sysctl(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
+    static func sysctl(_ name: String, _ summary: String, breaks: @escaping Scoped<Set<LabDependency>>,
                        namespace: @escaping @Sendable (LabPlan) -> String, key: String, broken: String, healthy: String) -> LabFault {
         LabFault(name: name, summary: summary, breaks: breaks,
-                 apply: { r in try await r.sysctl(namespace(r.plan), key, broken) },
-                 repair: { r in try await r.sysctl(namespace(r.plan), key, healthy) })
+                 apply: { r, _ in try await r.sysctl(namespace(r.plan), key, broken) },
+                 repair: { r, _ in try await r.sysctl(namespace(r.plan), key, healthy) })
     }
 
     /// iptables rules the agent would have written, deleted from their chain (repair: inserted
     /// back at `restoreAt`, or appended when nil). NAT changes flush the router's conntrack
     /// table, as the L3 agent does, so existing entries do not hide (or outlive) the fault.
-    static func missingRules(_ name: String, _ summary: String, breaks: @escaping @Sendable (LabPlan) -> Set<LabDependency>,
-                             namespace: @escaping @Sendable (LabPlan) -> String, table: String,
-                             chain: @escaping @Sendable (LabPlan) -> String,
-                             rules: @escaping @Sendable (LabConfiguration) -> [String], restoreAt: Int?,
+    static func missingRules(_ name: String, _ summary: String, target: LabFault.Target = .lab,
+                             breaks: @escaping Scoped<Set<LabDependency>>,
+                             namespace: @escaping Scoped<String>, table: String,
+                             chain: @escaping Scoped<String>,
+                             rules: @escaping @Sendable (LabConfiguration, LabFaultScope) -> [String], restoreAt: Int?,
                              flushRouterConntrack: Bool = false) -> LabFault {
         LabFault(
-            name: name, summary: summary, breaks: breaks,
-            apply: { r in
-                for rule in rules(r.configuration) {
-                    try await r.iptables(namespace(r.plan), ["-t", table, "-D", chain(r.plan)] + ruleArguments(rule), step: name)
+            name: name, summary: summary, target: target, breaks: breaks,
+            apply: { r, s in
+                for rule in rules(r.configuration, s) {
+                    try await r.iptables(namespace(s), ["-t", table, "-D", chain(s)] + ruleArguments(rule), step: name)
                 }
                 if flushRouterConntrack { try await r.flushRouterConntrack() }
             },
-            repair: { r in
+            repair: { r, s in
                 // Inserting each at the same position, last first, keeps their order.
-                let ordered = restoreAt == nil ? rules(r.configuration) : rules(r.configuration).reversed()
+                let ordered = restoreAt == nil ? rules(r.configuration, s) : rules(r.configuration, s).reversed()
                 for rule in ordered {
-                    let position = restoreAt.map { ["-I", chain(r.plan), "\($0)"] } ?? ["-A", chain(r.plan)]
-                    try await r.iptables(namespace(r.plan), ["-t", table] + position + ruleArguments(rule), step: name)
+                    let position = restoreAt.map { ["-I", chain(s), "\($0)"] } ?? ["-A", chain(s)]
+                    try await r.iptables(namespace(s), ["-t", table] + position + ruleArguments(rule), step: name)
                 }
                 if flushRouterConntrack { try await r.flushRouterConntrack() }
             })

@@ -13,12 +13,23 @@ import HopscopeModel
 /// the L3 agent's `qrouter-` namespace, VXLAN between the two `br-tun` bridges over an underlay
 /// veth on `br-phy`, and an external namespace that is the provider gateway plus "the internet"
 /// (an upstream DNS server and a client address).
+///
+/// Next to the namespace instances (`instances`), the compute node has `tapInstances`: guests
+/// behind a real tap device held by a process of the lab's, as on a real compute node, plugged
+/// the same hybrid way (`instancePorts` lists both kinds).
 public struct LabPlan: Codable, Sendable, Equatable {
     /// Instances a lab gets when no count is given: two, so that one has a floating IP and one
     /// reaches the outside only through the router's SNAT.
     public static let defaultInstanceCount = 2
-    /// Upper bound on instances (addresses .11 to .26 of the tenant subnet).
-    public static let maximumInstanceCount = 16
+    /// Upper bound on instances (addresses .11 to .74 of the tenant subnet); 50 are used by the
+    /// path benchmark (scripts/bench/path). With tap instances, at most `maximumInstanceCountWithTaps`.
+    public static let maximumInstanceCount = 64
+    /// Namespace instances that fit below the tap instances' addresses (.11 to .30).
+    public static let maximumInstanceCountWithTaps = 20
+    /// Tap-backed instances a lab gets when no count is given.
+    public static let defaultTapInstanceCount = 1
+    /// Upper bound on tap-backed instances (addresses .31 to .34).
+    public static let maximumTapInstanceCount = 4
     /// Where lab state directories live unless a caller says otherwise.
     public static let defaultStateRoot = "/run/hopscope"
 
@@ -31,6 +42,8 @@ public struct LabPlan: Codable, Sendable, Equatable {
     public var computeNode: LabNode
     public var networkNode: LabNode
     public var instances: [LabInstance]
+    /// Guests behind a tap device on the compute node (`tapvm1`, ...), each held by a guest process.
+    public var tapInstances: [LabTapInstance]
     public var network: LabTenantNetwork
     public var dhcp: LabDHCPServer
     public var router: LabRouter
@@ -38,13 +51,22 @@ public struct LabPlan: Codable, Sendable, Equatable {
     /// The underlay (tunnel) subnet between the nodes' `br-phy` bridges.
     public var underlay: IPPrefix
 
-    /// Computes the plan of the lab with `prefix` and `instances` instances.
-    /// Throws `LabError.invalidPrefix` or `.invalidInstanceCount` with what to do instead.
+    /// Computes the plan of the lab with `prefix`, `instances` namespace instances and
+    /// `tapInstances` tap-backed ones. Throws `LabError.invalidPrefix`, `.invalidInstanceCount`
+    /// or `.invalidTapInstanceCount` with what to do instead.
     public init(prefix: String?, instances: Int = LabPlan.defaultInstanceCount,
+                tapInstances: Int = LabPlan.defaultTapInstanceCount,
                 stateRoot: String = LabPlan.defaultStateRoot) throws {
         let prefix = prefix ?? ""
         try LabPlan.validate(prefix: prefix)
         guard (1...LabPlan.maximumInstanceCount).contains(instances) else {
+            throw LabError.invalidInstanceCount(instances)
+        }
+        guard (0...LabPlan.maximumTapInstanceCount).contains(tapInstances) else {
+            throw LabError.invalidTapInstanceCount(tapInstances)
+        }
+        // Above .30 the namespace instances' addresses would meet the tap instances'.
+        guard tapInstances == 0 || instances <= LabPlan.maximumInstanceCountWithTaps else {
             throw LabError.invalidInstanceCount(instances)
         }
         self.prefix = prefix
@@ -161,9 +183,51 @@ public struct LabPlan: Codable, Sendable, Equatable {
                 LabDNSRecord(name: "www.example.org", address: IPv4Address(198, 51, 100, 10)),
             ])
 
+        // Drawn last, so adding tap instances changes no other identifier of the plan.
+        var tapList: [LabTapInstance] = []
+        for i in 0..<tapInstances {
+            let name = "tapvm\(i + 1)"
+            let port = portID(name)
+            let mac = portMAC(name)
+            tapList.append(LabTapInstance(
+                name: name, vmID: ids.uuid("server/\(name)"), portID: port, mac: mac,
+                address: IPv4Address(value: IPv4Address(10, 0, 0, 31).value + UInt32(i)), hostName: name,
+                namespace: computeNode.namespace,
+                tapDevice: NeutronNames.tap(port), tapMAC: NeutronNames.tapMAC(for: mac),
+                linuxBridge: NeutronNames.qbr(port), bridgeVeth: NeutronNames.qvb(port), ovsPort: NeutronNames.qvo(port),
+                localVLAN: computeNode.localVLAN,
+                ingressChain: NeutronNames.securityGroupChain(direction: "i", portID: port),
+                egressChain: NeutronNames.securityGroupChain(direction: "o", portID: port),
+                spoofChain: NeutronNames.securityGroupChain(direction: "s", portID: port),
+                directory: "\(stateDirectory)/guests/\(name)"))
+        }
+        self.tapInstances = tapList
+
         namespaces = [computeNode.namespace, networkNode.namespace]
             + instanceList.map(\.namespace)
             + [dhcp.namespace, router.namespace, external.namespace]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case prefix, stateDirectory, namespaces, computeNode, networkNode, instances, tapInstances, network, dhcp, router
+        case external, underlay
+    }
+
+    /// Decodes a plan; one written before labs had tap instances decodes with none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        prefix = try c.decode(String.self, forKey: .prefix)
+        stateDirectory = try c.decode(String.self, forKey: .stateDirectory)
+        namespaces = try c.decode([String].self, forKey: .namespaces)
+        computeNode = try c.decode(LabNode.self, forKey: .computeNode)
+        networkNode = try c.decode(LabNode.self, forKey: .networkNode)
+        instances = try c.decode([LabInstance].self, forKey: .instances)
+        tapInstances = try c.decodeIfPresent([LabTapInstance].self, forKey: .tapInstances) ?? []
+        network = try c.decode(LabTenantNetwork.self, forKey: .network)
+        dhcp = try c.decode(LabDHCPServer.self, forKey: .dhcp)
+        router = try c.decode(LabRouter.self, forKey: .router)
+        external = try c.decode(LabExternalNetwork.self, forKey: .external)
+        underlay = try c.decode(IPPrefix.self, forKey: .underlay)
     }
 
     /// The directory of the lab with `prefix`: `ROOT/lab` or `ROOT/lab-PREFIX`.
@@ -184,6 +248,15 @@ public struct LabPlan: Codable, Sendable, Equatable {
 
     /// The instance named `name` (`vm1`, ...), if the lab has it.
     public func instance(named name: String) -> LabInstance? { instances.first { $0.name == name } }
+
+    /// The tap-backed instance named `name` (`tapvm1`, ...), if the lab has it.
+    public func tapInstance(named name: String) -> LabTapInstance? { tapInstances.first { $0.name == name } }
+
+    /// Every instance the compute node plugs, namespace instances first, then tap instances.
+    public var instancePorts: [any LabInstancePort] { instances + tapInstances }
+
+    /// The instance (of either kind) named `name`, if the lab has it.
+    public func instancePort(named name: String) -> (any LabInstancePort)? { instancePorts.first { $0.name == name } }
 
     /// The instance that carries the floating IP (always the first).
     public var floatingIPInstance: LabInstance { instances[0] }
@@ -415,6 +488,7 @@ public struct LabDNSRecord: Codable, Sendable, Equatable {
 public enum LabError: Error, CustomStringConvertible, Equatable {
     case invalidPrefix(String)
     case invalidInstanceCount(Int)
+    case invalidTapInstanceCount(Int)
     case notRoot
     case missingTool(String, package: String)
     case missingKernelModule(String)
@@ -422,15 +496,24 @@ public enum LabError: Error, CustomStringConvertible, Equatable {
     case unknownFault(String, known: [String])
     case unknownCheck(String, known: [String])
     case unknownNamespace(String)
+    case unknownInstance(String, known: [String])
     case busy(lockFile: String)
     case setupFailed(step: String, detail: String)
+    /// The tap guest process is not running (its log's last lines attached).
+    case guestNotRunning(String, logTail: String)
+    /// The tap guest did not answer a command in time.
+    case guestNotAnswering(String, logTail: String)
+    /// A fault cannot be aimed at an instance, or not at that one.
+    case faultTarget(fault: String, detail: String)
 
     public var description: String {
         switch self {
         case .invalidPrefix(let p):
             return "invalid lab prefix '\(p)': use 1-16 characters of a-z, 0-9 and '-', starting with a letter"
         case .invalidInstanceCount(let n):
-            return "invalid instance count \(n): use 1 to \(LabPlan.maximumInstanceCount)"
+            return "invalid instance count \(n): use 1 to \(LabPlan.maximumInstanceCount), or 1 to \(LabPlan.maximumInstanceCountWithTaps) with tap instances (--tap-instances 0 for more)"
+        case .invalidTapInstanceCount(let n):
+            return "invalid tap instance count \(n): use 0 to \(LabPlan.maximumTapInstanceCount)"
         case .notRoot:
             return "the lab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create namespaces; run it with sudo"
         case .missingTool(let tool, let package):
@@ -445,11 +528,22 @@ public enum LabError: Error, CustomStringConvertible, Equatable {
         case .unknownCheck(let name, let known):
             return "unknown check '\(name)'; the lab's checks: \(known.joined(separator: ", "))"
         case .unknownNamespace(let name):
-            return "'\(name)' is not a namespace of this lab; use compute1, network1, vm1..., qdhcp, qrouter or external"
+            return "'\(name)' is not a namespace of this lab; use compute1, network1, vm1..., qdhcp, qrouter or external "
+                + "(a tap instance has no namespace of its own: its tap lives in compute1)"
+        case .unknownInstance(let name, let known):
+            return "the lab has no instance '\(name)' of that kind; use one of: \(known.joined(separator: ", "))"
         case .busy(let lockFile):
             return "another hopscope lab command is working on this lab (lock \(lockFile)); wait for it or use another --prefix"
         case .setupFailed(let step, let detail):
             return "lab setup failed while \(step): \(detail)"
+        case .guestNotRunning(let name, let log):
+            return "the tap guest \(name) is not running; restart the lab with: hopscope lab up"
+                + (log.isEmpty ? "" : " (its log ends: \(log))")
+        case .guestNotAnswering(let name, let log):
+            return "the tap guest \(name) did not answer in time; see its guest.log in the lab's state directory"
+                + (log.isEmpty ? "" : " (it ends: \(log))")
+        case .faultTarget(let fault, let detail):
+            return "fault \(fault): \(detail)"
         }
     }
 }

@@ -165,7 +165,7 @@ struct LabRuntime: Sendable {
     /// back into its qbr, replaces its br-int port (OVS does not reopen a device that was
     /// deleted and recreated) and, like the agent's resync, reinstalls br-int's flows (their
     /// in_port numbers were resolved when they were added).
-    func plugInstanceVeth(_ vm: LabInstance) async throws {
+    func plugInstanceVeth(_ vm: some LabInstancePort) async throws {
         let node = plan.computeNode
         // A half-done earlier plug may have left the pair; start from none.
         _ = try? await HostCommand.run(["ip", "-n", node.namespace, "link", "del", vm.bridgeVeth], check: false)
@@ -181,7 +181,7 @@ struct LabRuntime: Sendable {
     /// Deletes and re-adds an instance's qvo port on br-int (with its tag and external_ids), as
     /// os-vif or an agent resync does. Without `waitForSwitch` it does not wait for
     /// ovs-vswitchd, which then reports a missing device in the Interface's `error` column.
-    func replugInstancePort(_ vm: LabInstance, waitForSwitch: Bool) async throws {
+    func replugInstancePort(_ vm: some LabInstancePort, waitForSwitch: Bool) async throws {
         let node = plan.computeNode
         let wait = waitForSwitch ? [] : ["--no-wait"]
         // Two transactions: within one, OVS would see the port unchanged and keep its old device.

@@ -52,6 +52,8 @@ public struct LabProcess: Codable, Sendable, Equatable {
         case ovsVswitchd = "ovs-vswitchd"
         case dhcpServer = "dnsmasq (DHCP agent)"
         case upstreamDNS = "dnsmasq (upstream DNS)"
+        /// The process holding a tap instance's tap device (`hopscope lab guest`).
+        case tapGuest = "tap guest"
     }
     public var role: Role
     public var namespace: String

@@ -2,31 +2,7 @@ import Foundation
 import HopscopeModel
 import Namespaces
 
-/// The raw firewall state of one namespace, as the commands print it. A snapshot stores these
-/// texts (they are the provenance) and parses them on load with `FirewallRuleset.parse`.
-public struct FirewallDumps: Hashable, Sendable, Codable {
-    /// `iptables-save -c` output; nil when the command is missing.
-    public var iptablesSave: String?
-    /// `ip6tables-save -c` output; nil when the command is missing.
-    public var ip6tablesSave: String?
-    /// `ipset save` output; nil when ipset is missing or the namespace has no sets.
-    public var ipsetSave: String?
-    /// `net.bridge.bridge-nf-call-iptables` / `-ip6tables`; nil when br_netfilter is not loaded.
-    public var bridgeCallsIptables: Bool?
-    public var bridgeCallsIp6tables: Bool?
-    /// Interface addresses (`ip -j addr`), for MASQUERADE, REDIRECT and `-m addrtype`.
-    public var interfaceAddresses: [String: [IPPrefix]]
-
-    public init(iptablesSave: String? = nil, ip6tablesSave: String? = nil, ipsetSave: String? = nil,
-                bridgeCallsIptables: Bool? = nil, bridgeCallsIp6tables: Bool? = nil, interfaceAddresses: [String: [IPPrefix]] = [:]) {
-        self.iptablesSave = iptablesSave
-        self.ip6tablesSave = ip6tablesSave
-        self.ipsetSave = ipsetSave
-        self.bridgeCallsIptables = bridgeCallsIptables
-        self.bridgeCallsIp6tables = bridgeCallsIp6tables
-        self.interfaceAddresses = interfaceAddresses
-    }
-
+extension FirewallDumps {
     /// Parses the dumps into an evaluator. Throws `FirewallParseError` naming the dump, line and column.
     public func evaluator() throws -> FirewallEvaluator {
         func parse(_ text: String?, _ family: IPFamily, _ name: String) throws -> FirewallRuleset? {
@@ -50,16 +26,36 @@ public enum LiveFirewall {
     /// Collects the dumps of namespace `ns`. A missing `ip6tables-save` or `ipset` leaves that
     /// field nil; a failing `iptables-save` throws `CommandError` (naming the namespace and stderr).
     public static func collect(in ns: NamespaceRef) async throws -> FirewallDumps {
-        var dumps = FirewallDumps()
-        dumps.iptablesSave = try await HostCommand.run(["iptables-save", "-c"], in: ns).standardOutput
-        dumps.ip6tablesSave = try? await HostCommand.run(["ip6tables-save", "-c"], in: ns).standardOutput
-        if let sets = try? await HostCommand.run(["ipset", "save"], in: ns), sets.succeeded, !sets.standardOutput.isEmpty {
-            dumps.ipsetSave = sets.standardOutput
-        }
+        let rules = try await collectRules(in: ns, label: ns.description)
+        var dumps = FirewallDumps(iptablesSave: rules.iptablesSave, ip6tablesSave: rules.ip6tablesSave, ipsetSave: rules.ipsetSave)
         dumps.bridgeCallsIptables = try await sysctlFlag("net.bridge.bridge-nf-call-iptables", in: ns)
         dumps.bridgeCallsIp6tables = try await sysctlFlag("net.bridge.bridge-nf-call-ip6tables", in: ns)
         dumps.interfaceAddresses = try await addresses(in: ns)
         return dumps
+    }
+
+    /// Runs the three save commands in `ns` (`label` names it in the result): `iptables-save -c`,
+    /// `ip6tables-save -c`, `ipset save`. A missing ip6tables-save or ipset is a warning in the
+    /// result (and ipset with no sets is nil); a failing `iptables-save` throws `CommandError`.
+    public static func collectRules(in ns: NamespaceRef, label: String, timeout: Duration = .seconds(60)) async throws -> NamespaceFirewall {
+        var rules = NamespaceFirewall(namespace: label)
+        rules.iptablesSave = try await HostCommand.run(["iptables-save", "-c"], in: ns, timeout: timeout).standardOutput
+        do {
+            rules.ip6tablesSave = try await HostCommand.run(["ip6tables-save", "-c"], in: ns, timeout: timeout).standardOutput
+        } catch {
+            rules.warnings.append("ip6tables-save: \(error)")
+        }
+        do {
+            let sets = try await HostCommand.run(["ipset", "save"], in: ns, timeout: timeout, check: false)
+            if sets.succeeded {
+                if !sets.standardOutput.isEmpty { rules.ipsetSave = sets.standardOutput }
+            } else {
+                rules.warnings.append("ipset save exited with status \(sets.exitCode): \(sets.standardError.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        } catch {
+            rules.warnings.append("ipset: \(error)")
+        }
+        return rules
     }
 
     static func sysctlFlag(_ name: String, in ns: NamespaceRef) async throws -> Bool? {

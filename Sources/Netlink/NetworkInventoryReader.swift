@@ -30,6 +30,7 @@ public struct InventoryOptions: Sendable {
 /// A namespace selector that matched nothing.
 public struct UnknownNamespaceError: Error, CustomStringConvertible, Sendable {
     public var selector: String
+    public init(selector: String) { self.selector = selector }
     public var description: String {
         "no network namespace matches \"\(selector)\"; `hopscope namespaces` lists them (names, host, pid:N, net:[INODE])"
     }

@@ -3,6 +3,8 @@ import Foundation
 import HopscopeModel
 import Namespaces
 import Netfilter
+import Netlink
+import Topology
 
 extension CommandGroups {
     static var firewall: [any ParsableCommand.Type] { [FirewallCommand.self, FirewallTraceCommand.self] }
@@ -23,16 +25,38 @@ struct FirewallSourceOptions: ParsableArguments {
     @Flag(name: [.customShort("j"), .customLong("json")], help: "Print JSON instead of text.")
     var json = false
 
+    @OptionGroup var snapshot: SnapshotOptions
+
     func validate() throws {
         if netns != nil && !files.isEmpty { throw ValidationError("give either -n NAMESPACE (live) or --file DUMP (offline), not both") }
         if ipsetFile != nil && files.isEmpty { throw ValidationError("--ipset goes with --file; live namespaces are read with `ipset save`") }
+        if snapshot.isOffline && !files.isEmpty { throw ValidationError("give either --snapshot FILE or --file DUMP, not both") }
     }
 
     var namespace: NamespaceRef { netns.map { .named($0) } ?? .current }
-    var isLive: Bool { files.isEmpty }
+    /// Reading a live namespace (neither --file nor --snapshot).
+    var isLive: Bool { files.isEmpty && !snapshot.isOffline }
 
-    /// Reads the dumps: runs the save commands in the namespace, or reads the files.
+    /// The namespace's inventory in the snapshot (for its routes), when reading a snapshot.
+    func snapshotNamespace() throws -> NamespaceInventory? {
+        guard snapshot.isOffline else { return nil }
+        let selection: NamespaceSelection = netns.map { .some([$0]) } ?? .current
+        guard let ns = try SnapshotSelection.inventory(selection, from: snapshot.load()).namespaces.first else {
+            throw FirewallCLIFailure("the snapshot does not say which namespace it was collected in; pick one with -n NAMESPACE")
+        }
+        return ns
+    }
+
+    /// Reads the dumps: runs the save commands in the namespace, takes them from the snapshot, or reads the files.
     func load() async throws -> FirewallDumps {
+        if snapshot.isOffline {
+            let snapshots = try snapshot.load()
+            guard let ns = try snapshotNamespace(),
+                  let dumps = snapshots.lazy.compactMap({ $0.firewallDumps(namespace: ns.namespace.label) }).first else {
+                throw FirewallCLIFailure("the snapshot holds no iptables state for namespace \(netns ?? "(collector's)")")
+            }
+            return dumps
+        }
         guard !isLive else {
             do { return try await LiveFirewall.collect(in: namespace) } catch let e as CommandError {
                 throw FirewallCLIFailure("could not read the firewall of \(netns ?? "this namespace"): \(e)\n(run as root; check the namespace with `ip netns list`)")
@@ -331,11 +355,16 @@ struct FirewallTraceCommand: AsyncParsableCommand {
         var trace = evaluator.trace(packet, through: traversal, connection: ctx)
         // A routed packet's output interface comes from the kernel's routing table when not
         // given, and routing happens after PREROUTING's DNAT: ask for the translated packet.
-        if source.isLive, traversal.kind == .forwarded,
+        if source.files.isEmpty, traversal.kind == .forwarded,
            outInterface == nil || trace.translations.contains(where: { $0.kind == .destination && $0.rule != nil }) {
             var routed = packet
             routed.ipDst = trace.translations.last(where: { $0.hook == "PREROUTING" }) != nil ? trace.translatedPacket.ipDst : packet.ipDst
-            let decision = await LiveFirewall.route(routed, inInterface: inInterface, in: source.namespace)
+            let decision: FirewallEvaluator.RouteDecision
+            if let ns = try? source.snapshotNamespace() {
+                decision = Self.route(routed, inInterface: inInterface, in: ns)
+            } else {
+                decision = await LiveFirewall.route(routed, inInterface: inInterface, in: source.namespace)
+            }
             trace = evaluator.trace(packet, through: traversal, connection: ctx, route: { _ in decision })
         }
         if source.json {
@@ -346,9 +375,23 @@ struct FirewallTraceCommand: AsyncParsableCommand {
         if !trace.verdict.isForward { throw ExitCode(1) }
     }
 
+    /// The routing decision for `packet` from a snapshot's routes, in the words `ip route get` answers.
+    static func route(_ packet: PacketKey, inInterface: String?, in ns: NamespaceInventory) -> FirewallEvaluator.RouteDecision {
+        guard let dst = packet.ipDst else { return .unknown("no destination address") }
+        let d = RouteLookup.lookup(ns, destination: dst, source: inInterface == nil ? nil : packet.ipSrc, inInterface: inInterface,
+                                   ipProtocol: packet.ipProto, sourcePort: packet.srcPort, destinationPort: packet.dstPort)
+        switch d.outcome {
+        case .local: return .local
+        case .unicast(let dev, _): return dev == "lo" ? .local : .forward(outInterface: dev)
+        case .rejected(let type): return .unknown("the route is \(type)")
+        case .noRoute: return .unknown("no route to \(dst)")
+        case .unknown(let why): return .unknown(why)
+        }
+    }
+
     func makeTraversal(_ packet: PacketKey, dumps: FirewallDumps) -> Traversal {
         let brnf: Bool = bridgeNetfilter.map { $0 == "on" }
-            ?? (packet.isIPv6 ? dumps.bridgeCallsIp6tables : dumps.bridgeCallsIptables) ?? !source.isLive
+            ?? (packet.isIPv6 ? dumps.bridgeCallsIp6tables : dumps.bridgeCallsIptables) ?? !source.files.isEmpty
         if localIn { return .deliveredLocally(in: inInterface, physdevIn: physdevIn) }
         if localOut { return .sentLocally(out: outInterface) }
         if physdevIn != nil || physdevOut != nil {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HopscopeModel
 import Lab
 
 extension CommandGroups {
@@ -12,7 +13,9 @@ struct LabCommand: AsyncParsableCommand {
         commandName: "lab",
         abstract: "Build, break and remove a built-in OpenStack (ML2/Open vSwitch) lab made of network namespaces.",
         discussion: """
-            The lab is a compute node with instances plugged the hybrid way (tap, qbr, qvb/qvo, br-int), \
+            The lab is a compute node with instances plugged the hybrid way (tap, qbr, qvb/qvo, br-int): \
+            namespace instances (vm1...) and tap instances (tapvm1...), guests behind a real tap device \
+            held by a process of the lab's, as on a real compute node; \
             a network node with the DHCP agent's qdhcp- and the L3 agent's qrouter- namespaces, VXLAN \
             between the br-tun bridges, and an external network with a gateway and an upstream DNS \
             server. Each host is a network namespace with its own Open vSwitch. Needs root.
@@ -21,7 +24,7 @@ struct LabCommand: AsyncParsableCommand {
             own state directory, so several labs can run at once.
             """,
         subcommands: [LabUp.self, LabDown.self, LabStatusCommand.self, LabCheckCommand.self, LabFaultsCommand.self,
-                      LabBreak.self, LabRepair.self, LabExec.self, LabRecordCaptures.self])
+                      LabBreak.self, LabRepair.self, LabExec.self, LabTapCommand.self, LabRecordCaptures.self, LabGuestCommand.self])
 }
 
 /// Options every lab subcommand shares.
@@ -48,8 +51,10 @@ struct LabUp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up", abstract: "Build the lab (removing any previous or half-built lab with the same prefix).")
     @OptionGroup var options: LabOptions
-    @Option(help: "Number of instances on the compute node (1-\(LabPlan.maximumInstanceCount)).")
+    @Option(help: "Number of namespace instances on the compute node (1-\(LabPlan.maximumInstanceCount)).")
     var instances = LabPlan.defaultInstanceCount
+    @Option(help: "Number of tap instances (guests behind a real tap device) on the compute node (0-\(LabPlan.maximumTapInstanceCount)).")
+    var tapInstances = LabPlan.defaultTapInstanceCount
     @Flag(help: "Keep a half-built lab when a step fails, to look at it (remove it with `lab down`).")
     var keepOnFailure = false
     @Flag(name: [.customShort("j"), .long], help: "Print the report as JSON.")
@@ -59,14 +64,20 @@ struct LabUp: AsyncParsableCommand {
         guard (1...LabPlan.maximumInstanceCount).contains(instances) else {
             throw ValidationError("--instances must be between 1 and \(LabPlan.maximumInstanceCount)")
         }
+        guard (0...LabPlan.maximumTapInstanceCount).contains(tapInstances) else {
+            throw ValidationError("--tap-instances must be between 0 and \(LabPlan.maximumTapInstanceCount)")
+        }
+        guard tapInstances == 0 || instances <= LabPlan.maximumInstanceCountWithTaps else {
+            throw ValidationError("with tap instances, --instances must be at most \(LabPlan.maximumInstanceCountWithTaps) (their addresses start at .31); add --tap-instances 0 for more")
+        }
     }
 
     func run() async throws {
         try await runLab {
-            let report = try await options.lab().up(instances: instances, keepOnFailure: keepOnFailure)
+            let report = try await options.lab().up(instances: instances, tapInstances: tapInstances, keepOnFailure: keepOnFailure)
             if json { return try printJSON(report) }
             let p = report.plan
-            print("lab\(label(p.prefix)) is up: \(p.instances.count) instance(s), \(p.namespaces.count) namespaces, "
+            print("lab\(label(p.prefix)) is up: \(p.instances.count) instance(s), \(p.tapInstances.count) tap instance(s), \(p.namespaces.count) namespaces, "
                   + "in \(String(format: "%.2f", report.seconds)) s")
             printTable(["STEP", "SECONDS"], report.steps.map { [$0.name, String(format: "%.3f", $0.seconds)] })
             print("next: hopscope lab status\(flag(p.prefix)), hopscope lab check\(flag(p.prefix)), hopscope lab faults")
@@ -130,9 +141,15 @@ struct LabStatusCommand: AsyncParsableCommand {
             [$0.role, $0.namespace, "\($0.pid)", $0.running ? "running" : paint("stopped", .red)]
         })
         print("")
-        printTable(["INSTANCE", "ADDRESS", "MAC", "PORT", "TAP / QBR / QVO", "VLAN"], p.instances.map {
-            [$0.name, "\($0.address)", "\($0.mac)", String($0.portID.prefix(13)) + "…", "\($0.tapDevice) \($0.linuxBridge) \($0.ovsPort)", "\($0.localVLAN)"]
+        printTable(["INSTANCE", "KIND", "ADDRESS", "MAC", "PORT", "TAP / QBR / QVO", "VLAN"], p.instancePorts.map {
+            [$0.name, $0 is LabTapInstance ? "tap guest" : "namespace", "\($0.address)", "\($0.mac)", String($0.portID.prefix(13)) + "…",
+             "\($0.tapDevice) \($0.linuxBridge) \($0.ovsPort)", "\($0.localVLAN)"]
         })
+        for vm in p.tapInstances {
+            let guest = s.tapGuests.first { $0.name == vm.name }
+            let lease = guest?.lease.map { "lease \($0.address)/\($0.prefixLength) router \($0.router.map { "\($0)" } ?? "none") mtu \($0.effectiveMTU)" }
+            print("\(vm.name): DHCP \(guest?.dhcpState.rawValue ?? "unknown"), \(lease ?? "no lease")  (state in \(vm.directory))")
+        }
         print("")
         print("network \(p.network.name) \(p.network.id): \(p.network.cidr), VNI \(p.network.segmentationID), MTU \(p.network.mtu), "
               + "local VLAN \(p.computeNode.localVLAN) on \(p.computeNode.name) and \(p.networkNode.localVLAN) on \(p.networkNode.name)")
@@ -199,6 +216,8 @@ struct LabFaultsCommand: AsyncParsableCommand {
     struct Entry: Codable {
         var name: String
         var summary: String
+        /// `lab`, `anyInstance` or `namespaceInstance`: what `--instance` may name.
+        var target: String
         var breaks: [String]
         var expectedFailingChecks: [String]
     }
@@ -207,12 +226,19 @@ struct LabFaultsCommand: AsyncParsableCommand {
         try await runLab {
             let plan = try LabPlan(prefix: nil)
             let entries = LabFaults.all.map {
-                Entry(name: $0.name, summary: $0.summary, breaks: $0.breaks(plan).map(\.description).sorted(),
+                Entry(name: $0.name, summary: $0.summary, target: $0.target.rawValue, breaks: $0.breaks(plan).map(\.description).sorted(),
                       expectedFailingChecks: $0.expectedFailures(in: plan).sorted())
             }
             if json { return try printJSON(entries) }
-            printTable(["FAULT", "WHAT IS WRONG", "STOPS (default lab)"],
-                       entries.map { [$0.name, $0.summary, $0.expectedFailingChecks.joined(separator: " ")] })
+            printTable(["FAULT", "--instance", "WHAT IS WRONG", "STOPS (default lab)"], LabFaults.all.indices.map { i in
+                let aim = switch LabFaults.all[i].target {
+                case .lab: "-"
+                case .anyInstance: "any"
+                case .namespaceInstance: "vm only"
+                }
+                return [entries[i].name, aim, entries[i].summary, entries[i].expectedFailingChecks.joined(separator: " ")]
+            })
+            print("faults marked 'any' can be aimed at any instance, tap instances included: lab break FAULT --instance tapvm1")
         }
     }
 }
@@ -223,18 +249,21 @@ struct LabBreak: AsyncParsableCommand {
     @OptionGroup var options: LabOptions
     @Argument(help: "The fault's name.")
     var fault: String
+    @Option(help: "The instance a fault about one instance is aimed at (vm2, tapvm1, ...; default: its usual one).")
+    var instance: String?
 
     func run() async throws {
         try await runLab {
             let lab = try options.lab()
-            let applied = try await lab.apply(fault)
+            let applied = try await lab.apply(fault, instance: instance)
             let f = LabFaults.named(fault)!
+            let record = LabAppliedFault(fault: fault, instance: instance).description
             if !applied {
-                print("fault \(fault) is already applied")
+                print("fault \(record) is already applied")
                 return
             }
-            print("applied \(fault): \(f.summary)")
-            let expected = f.expectedFailures(in: try lab.plan).sorted()
+            print("applied \(record): \(f.summary(instance: instance))")
+            let expected = try f.expectedFailures(in: try lab.plan, instance: instance).sorted()
             print("expected to stop: \(expected.joined(separator: ", "))")
             print("see it with: hopscope lab check\(flag(lab.prefix)); undo with: hopscope lab repair \(fault)\(flag(lab.prefix))")
         }
@@ -245,13 +274,98 @@ struct LabRepair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repair", abstract: "Undo applied faults (all of them when none is named).")
     @OptionGroup var options: LabOptions
-    @Argument(help: "Faults to repair.")
+    @Argument(help: "Faults to repair: NAME (wherever applied) or NAME@INSTANCE.")
     var faults: [String] = []
 
     func run() async throws {
         try await runLab {
             let repaired = try await options.lab().repair(faults.isEmpty ? nil : faults)
             print(repaired.isEmpty ? "no applied fault to repair" : "repaired: \(repaired.joined(separator: ", "))")
+        }
+    }
+}
+
+struct LabTapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tap",
+        abstract: "Ask a tap instance's guest to ping, redo its DHCP exchange or renew its lease, or show its lease.",
+        discussion: """
+            A tap instance (tapvm1...) is a guest behind a real tap device, with no namespace to look into; \
+            this is how to make it act. Examples:
+              hopscope lab tap tapvm1 status
+              hopscope lab tap tapvm1 ping 203.0.113.1 -c 3
+              hopscope lab tap tapvm1 dhcp
+            It pings only the lab's own addresses (exit 1 when the command fails).
+            """)
+    enum Action: String, ExpressibleByArgument, CaseIterable { case status, ping, dhcp, renew }
+    @OptionGroup var options: LabOptions
+    @Argument(help: "The tap instance (tapvm1, ...).")
+    var name: String
+    @Argument(help: "status, ping, dhcp or renew.")
+    var action: Action
+    @Argument(help: "For ping: the address to ping.")
+    var target: String?
+    @Option(name: .customShort("c"), help: "For ping: how many echo requests (1-\(TapGuestStack.maximumPingCount)).")
+    var count = 3
+    @Flag(name: [.customShort("j"), .long], help: "Print the outcome (or status) as JSON.")
+    var json = false
+
+    func validate() throws {
+        if action == .ping {
+            guard let target, IPv4Address(target) != nil else { throw ValidationError("ping needs an IPv4 address to ping") }
+            guard (1...TapGuestStack.maximumPingCount).contains(count) else {
+                throw ValidationError("-c must be between 1 and \(TapGuestStack.maximumPingCount)")
+            }
+        }
+    }
+
+    func run() async throws {
+        var failed = false
+        try await runLab {
+            let lab = try options.lab()
+            let command: TapGuestStack.Command
+            switch action {
+            case .status:
+                guard let status = try lab.tapGuestStatus(name) else {
+                    print("\(name) has written no status yet")
+                    failed = true
+                    return
+                }
+                if json { return try printJSON(status) }
+                let lease = status.lease.map {
+                    "\($0.address)/\($0.prefixLength) router \($0.router.map { "\($0)" } ?? "none") dns "
+                        + "\($0.dnsServers.map(\.description).joined(separator: ",")) mtu \($0.effectiveMTU) lease \($0.leaseSeconds) s "
+                        + "from \($0.serverID) (\($0.acknowledgements) ACK)"
+                }
+                print("\(name) (PID \(status.pid)\(status.running ? "" : ", stopped")): DHCP \(status.dhcpState.rawValue), \(lease ?? "no lease")")
+                failed = status.lease == nil
+                return
+            case .ping: command = .ping(target: IPv4Address(target ?? "")!, count: count, payloadSize: 56)
+            case .dhcp: command = .dhcp
+            case .renew: command = .renew
+            }
+            let outcome = try await lab.tapGuest(name, command)
+            failed = !outcome.succeeded
+            if json { return try printJSON(outcome) }
+            print(verdict(outcome.succeeded, "\(name): \(outcome.detail)"))
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
+struct LabGuestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guest", abstract: "Run a tap instance's guest (started by `lab up`; stopped by `lab down`).",
+        shouldDisplay: false)
+    @Argument(help: "The guest's directory (holding config.json).")
+    var directory: String
+
+    func run() throws {
+        do {
+            try TapGuestRunner.run(directory: directory)
+        } catch {
+            FileHandle.standardError.write(Data("hopscope lab guest: \(error)\n".utf8))
+            throw ExitCode(2)
         }
     }
 }

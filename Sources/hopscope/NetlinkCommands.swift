@@ -23,15 +23,19 @@ struct NamespaceOptions: ParsableArguments {
     @Flag(name: [.customShort("j"), .long], help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup var snapshot: SnapshotOptions
+
     func validate() throws {
         if all && !netns.isEmpty { throw ValidationError("use either -n/--netns or --all, not both") }
     }
 
     var selection: NamespaceSelection { all ? .all : netns.isEmpty ? .current : .some(netns) }
 
-    /// Reads the selected namespaces; errors become one line on stderr and exit code 2.
+    /// Reads the selected namespaces (live, or from the snapshots); errors become one line on
+    /// stderr and exit code 2.
     func inventory(processes: Bool = false, sysctls: Bool = false, jobs: Int? = nil) throws -> NetworkInventory {
         do {
+            if snapshot.isOffline { return try SnapshotSelection.inventory(selection, from: snapshot.load()) }
             var options = InventoryOptions(processes: processes || all, sysctls: sysctls)
             if let jobs { options.maxParallelNamespaces = jobs }
             let inv = try NetworkInventoryReader.read(selection, options: options)
@@ -80,8 +84,10 @@ struct NamespacesCommand: ParsableCommand {
     @Flag(name: .long, help: "Print every process, not only the first.")
     var processes = false
 
+    @OptionGroup var snapshot: SnapshotOptions
+
     func run() throws {
-        let options = try NamespaceOptions.parse(["--all"])
+        let options = try NamespaceOptions.parse(["--all"] + snapshot.files.flatMap { ["--snapshot", $0] })
         let inv = try options.inventory(processes: true, sysctls: true)
         if json {
             struct Row: Encodable {
@@ -184,35 +190,8 @@ struct RoutesCommand: ParsableCommand {
         }
         var rows: [[String]] = []
         for ns in inv.namespaces {
-            for r in ns.routes {
-                var text: [String] = []
-                if r.type != .unicast { text.append(r.type.description) }
-                text.append(r.isDefault ? "default" : r.destination.description)
-                if let g = r.gateway { text.append("via \(g)") }
-                if let d = r.outputInterface { text.append("dev \(d)") }
-                for h in r.nexthops { text.append("nexthop" + (h.gateway.map { " via \($0)" } ?? "") + (h.interface.map { " dev \($0)" } ?? "") + " weight \(h.weight)") }
-                text.append("proto \(r.routeProtocol)")
-                if r.scope != .global { text.append("scope \(r.scope)") }
-                if let s = r.preferredSource { text.append("src \(s)") }
-                if let m = r.metric { text.append("metric \(m)") }
-                text += r.flags
-                rows.append([ns.namespace.label, "table " + RoutingTable.name(r.table), text.joined(separator: " ")])
-            }
-            for rule in ns.rules {
-                var text = ["\(rule.priority):"]
-                if rule.inverted { text.append("not") }
-                text.append("from \(rule.from?.description ?? "all")")
-                if let t = rule.to { text.append("to \(t)") }
-                if let m = rule.fwmark { text.append("fwmark 0x" + String(m, radix: 16)) }
-                if let i = rule.inputInterface { text.append("iif \(i)") }
-                if let o = rule.outputInterface { text.append("oif \(o)") }
-                switch rule.action {
-                case .lookup: text.append("lookup \(rule.table.map(RoutingTable.name) ?? "?")")
-                case .goto: text.append("goto \(rule.gotoPriority.map(String.init) ?? "?")")
-                default: text.append(rule.action.rawValue)
-                }
-                rows.append([ns.namespace.label, "rule " + rule.family, text.joined(separator: " ")])
-            }
+            for r in ns.routes { rows.append([ns.namespace.label, "table " + RoutingTable.name(r.table), r.text]) }
+            for rule in ns.rules { rows.append([ns.namespace.label, "rule " + rule.family, rule.text]) }
         }
         printTable(rows)
     }

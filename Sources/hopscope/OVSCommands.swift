@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HopscopeModel
 import Namespaces
+import Netlink
+import Collector
 import OpenVSwitch
 
 extension CommandGroups {
@@ -9,7 +11,8 @@ extension CommandGroups {
 }
 
 /// Which Open vSwitch to talk to: `--node` picks a discovered instance by its node (namespace)
-/// name, `--ovsdb unix:PATH` names a database socket directly.
+/// name, `--ovsdb unix:PATH` names a database socket directly, `--snapshot FILE` reads saved
+/// state instead of the live switches.
 struct OVSTargetOptions: ParsableArguments {
     @Option(name: .long, help: "Node (the network namespace ovs-vswitchd runs in) to read; see `hopscope ovs`.")
     var node: String?
@@ -20,47 +23,71 @@ struct OVSTargetOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "Print JSON with stable field names instead of text.")
     var json = false
 
+    @OptionGroup var snapshot: SnapshotOptions
+
     func validate() throws {
         if let ovsdb, !ovsdb.hasPrefix("unix:") && !ovsdb.hasPrefix("/") {
             throw ValidationError("--ovsdb takes unix:PATH (Hopscope talks to the local socket only), not '\(ovsdb)'")
         }
+        if ovsdb != nil && snapshot.isOffline { throw ValidationError("--ovsdb reads a live switch; with --snapshot pick one with --node") }
     }
 
-    /// The instances selected by the options.
+    /// The live instances selected by the options.
     func instances() throws -> [OVSInstanceInfo] {
         if let ovsdb { return [OVSDiscovery.instance(forDatabase: ovsdb)] }
         let all = OVSDiscovery.discover()
         guard !all.isEmpty else {
             throw RuntimeError("no Open vSwitch found (no ovs-vswitchd or ovsdb-server process); start Open vSwitch or pass --ovsdb unix:PATH")
         }
-        if let node {
-            let picked = all.filter { $0.node == node }
-            guard !picked.isEmpty else {
-                throw RuntimeError("no Open vSwitch on node \(node); nodes: \(all.map(\.node).joined(separator: ", "))")
-            }
-            return picked
-        }
-        return all
+        return try pick(all, node: \.node)
     }
 
-    /// The one instance that holds `bridge` (or the only one selected).
-    func instance(holding bridge: String) throws -> (OVSNode, OVSDatabase) {
-        let candidates = try instances()
-        var found: [(OVSNode, OVSDatabase)] = []
-        var errors: [String] = []
-        for c in candidates {
-            let node = OVSNode(c)
-            do {
-                let db = try node.readDatabase()
-                if db.bridge(named: bridge) != nil { found.append((node, db)) }
-            } catch { errors.append("\(c.node): \(error)") }
+    func pick<T>(_ all: [T], node name: KeyPath<T, String>) throws -> [T] {
+        guard let node else { return all }
+        let picked = all.filter { $0[keyPath: name] == node }
+        guard !picked.isEmpty else {
+            throw RuntimeError("no Open vSwitch on node \(node); nodes: \(all.map { $0[keyPath: name] }.joined(separator: ", "))")
         }
+        return picked
+    }
+
+    /// The selected instances' state (database, and per bridge the flow dump, OpenFlow ports and
+    /// MAC table), read now or taken from the snapshots, with the snapshot each came from (nil live).
+    func states() async throws -> [(state: OVSInstanceSnapshot, snapshot: Snapshot?)] {
+        if snapshot.isOffline {
+            let all = try snapshot.load().flatMap { s in s.openVSwitch.map { (state: $0, snapshot: Optional(s)) } }
+            guard !all.isEmpty else { throw RuntimeError("the snapshots hold no Open vSwitch") }
+            return try pick(all, node: \.state.instance.node)
+        }
+        var out: [(state: OVSInstanceSnapshot, snapshot: Snapshot?)] = []
+        for info in try instances() {
+            let state = await SnapshotCollector.collectInstance(info, CollectorOptions())
+            guard state.database != nil else { throw RuntimeError(state.warnings.joined(separator: "; ")) }
+            out.append((state, nil))
+        }
+        return out
+    }
+
+    /// The one instance that holds `bridge` (or the only one selected), with its database.
+    func state(holding bridge: String) async throws -> (OVSInstanceSnapshot, OVSDatabase) {
+        let candidates = try await states()
+        let found = candidates.compactMap { c in c.state.database.flatMap { $0.bridge(named: bridge) != nil ? (c.state, $0) : nil } }
         if found.count == 1 { return found[0] }
         if found.isEmpty {
-            throw RuntimeError("no bridge \(bridge) on \(candidates.map(\.node).joined(separator: ", "))"
-                               + (errors.isEmpty ? "" : " (\(errors.joined(separator: "; ")))"))
+            throw RuntimeError("no bridge \(bridge) on \(candidates.map(\.state.instance.node).joined(separator: ", "))")
         }
         throw RuntimeError("bridge \(bridge) exists on nodes \(found.map(\.0.instance.node).joined(separator: ", ")); pick one with --node")
+    }
+}
+
+extension OVSInstanceSnapshot {
+    /// The OpenFlow state of `bridge`; throws the collection's own warning when its flows could not be dumped.
+    func openFlow(of bridge: String) throws -> OVSBridgeOpenFlow {
+        if let failure = warnings.first(where: { $0.hasPrefix("flows of \(instance.node) \(bridge) ") }) { throw RuntimeError(failure) }
+        guard let of = openFlow.first(where: { $0.bridge == bridge }) else {
+            throw RuntimeError("no flows of \(bridge) were collected on \(instance.node)")
+        }
+        return of
     }
 }
 
@@ -119,19 +146,16 @@ struct OVSShow: AsyncParsableCommand {
     func run() async throws {
         try await exitingWithStatus2 {
             var reports: [OVSReport] = []
-            for instance in try target.instances() {
-                let node = OVSNode(instance)
-                let db = try node.readDatabase()
-                var openFlow: [OVSBridgeOpenFlow] = []
-                for bridge in db.bridges {
-                    // Flows are needed only for the VLAN <-> tunnel mapping; a bridge that cannot be
-                    // dumped is reported, not fatal.
-                    if let dump = try? await node.dumpFlows(bridge: bridge.name, protocols: bridge.protocols) {
-                        openFlow.append(OVSBridgeOpenFlow(bridge: bridge.name, dumpCommand: dump.argv, flowDump: dump.text))
-                    }
+            for (state, snapshot) in try await target.states() {
+                guard let db = state.database else { continue }
+                let inventory: NamespaceInventory?
+                if let snapshot {
+                    inventory = state.namespaceLabel.flatMap { snapshot.network.namespace(labelled: $0) }
+                } else {
+                    inventory = try VethPeers.liveInventory(of: state.instance)
                 }
-                let peers = await VethPeers.lookup(namespace: instance.namespace)
-                reports.append(OVSReport(instance: instance, database: db, openFlow: openFlow, vethPeers: peers))
+                reports.append(OVSReport(instance: state.instance, database: db, openFlow: state.openFlow,
+                                         vethPeers: VethPeers.names(in: inventory)))
             }
             if target.json {
                 try printJSON(reports)
@@ -251,85 +275,33 @@ struct OVSReport: Encodable {
     }
 }
 
-/// A local VLAN <-> tunnel ID translation that a bridge's flows perform (Neutron's br-tun tables
-/// 4 and 20/22).
-struct VLANTunnelMapping: Encodable, Hashable {
-    enum Direction: String, Encodable { case toTunnel, fromTunnel }
-    var bridge: String
-    var direction: Direction
-    var vlan: Int
-    var tunnelID: UInt64
-    var table: Int
-
-    static func find(in flows: [OpenFlowRule], bridge: String) -> [VLANTunnelMapping] {
-        var out = Set<VLANTunnelMapping>()
-        for f in flows {
-            var matchVLAN: Int?, matchTunnel: UInt64?
-            for m in f.match {
-                guard case .field(let field) = m.kind else { continue }
-                if field.name == "dl_vlan" { matchVLAN = Int(m.value.low) }
-                if field.name == "vlan_tci", m.value.low & 0x1000 != 0 || m.mask?.low == 0x0fff { matchVLAN = Int(m.value.low & 0xfff) }
-                if field.name == "vlan_vid" { matchVLAN = Int(m.value.low & 0xfff) }
-                if field.name == "tun_id", m.mask == nil { matchTunnel = m.value.low }
-            }
-            var setVLAN: Int?, setTunnel: UInt64?
-            for a in f.actions {
-                switch a.kind {
-                case .modVlanVid(let v): setVLAN = Int(v)
-                case .setField(let field, let value, _) where field.name == "vlan_vid": setVLAN = Int(value.low & 0xfff)
-                case .setField(let field, let value, _) where field.name == "tun_id": setTunnel = value.low
-                case .load(let value, let dst) where dst.field.name == "tun_id": setTunnel = value.low
-                case .setTunnel(let t): setTunnel = t
-                default: break
-                }
-            }
-            if let t = matchTunnel, let v = setVLAN { out.insert(.init(bridge: bridge, direction: .fromTunnel, vlan: v, tunnelID: t, table: f.table)) }
-            if let v = matchVLAN, let t = setTunnel { out.insert(.init(bridge: bridge, direction: .toTunnel, vlan: v, tunnelID: t, table: f.table)) }
-        }
-        return out.sorted { ($0.direction.rawValue, $0.vlan, $0.tunnelID) < ($1.direction.rawValue, $1.vlan, $1.tunnelID) }
-    }
-}
-
-/// veth peers of the interfaces in a namespace, as `peer-name` or `peer-name@namespace`, read with
-/// `ip -j -d link` (the netlink module will replace this once it lands).
+/// veth peers of the interfaces in a switch's namespace, as `peer-name` or `peer-name@namespace`,
+/// from the network inventory (peers resolved across namespaces by the Netlink module).
 enum VethPeers {
-    struct Link: Decodable {
-        var ifindex: Int
-        var ifname: String
-        var link: String?
-        var link_index: Int?
-        var link_netnsid: Int?
-        var linkinfo: LinkInfo?
-        struct LinkInfo: Decodable { var info_kind: String? }
-    }
-    struct NSID: Decodable { var nsid: Int; var name: String? }
-
-    static func links(_ ns: NamespaceRef) async -> [Link] {
-        guard let r = try? await HostCommand.run(["ip", "-j", "-d", "link", "show"], in: ns, timeout: .seconds(10)) else { return [] }
-        return (try? JSONDecoder().decode([Link].self, from: Data(r.standardOutput.utf8))) ?? []
-    }
-
-    static func lookup(namespace: String?) async -> [String: String] {
-        let ns: NamespaceRef = namespace.map { .named($0) } ?? .current
-        let here = await links(ns)
+    static func names(in inventory: NamespaceInventory?) -> [String: String] {
+        guard let inventory else { return [:] }
         var out: [String: String] = [:]
-        var ids: [Int: String] = [:]
-        if here.contains(where: { $0.link_netnsid != nil }),
-           let r = try? await HostCommand.run(["ip", "-j", "netns", "list-id"], in: ns, timeout: .seconds(10)),
-           let list = try? JSONDecoder().decode([NSID].self, from: Data(r.standardOutput.utf8)) {
-            for i in list { if let n = i.name { ids[i.nsid] = n } }
-        }
-        var remote: [String: [Link]] = [:]
-        for l in here where l.linkinfo?.info_kind == "veth" {
-            if let peer = l.link, l.link_netnsid == nil {
-                out[l.ifname] = peer
-            } else if let nsid = l.link_netnsid, let idx = l.link_index {
-                guard let name = ids[nsid] else { out[l.ifname] = "ifindex \(idx) in netns id \(nsid)"; continue }
-                if remote[name] == nil { remote[name] = await links(.named(name)) }
-                out[l.ifname] = (remote[name]?.first { $0.ifindex == idx }?.ifname ?? "ifindex \(idx)") + "@\(name)"
+        for l in inventory.links where l.kind == .veth {
+            if let p = l.vethPeer {
+                out[l.name] = p.namespace == inventory.namespace.label ? p.name : "\(p.name)@\(p.namespace)"
+            } else if let i = l.lowerIndex {
+                out[l.name] = "ifindex \(i)" + (l.lowerNamespaceID.map { " in netns id \($0)" } ?? "")
             }
         }
         return out
+    }
+
+    /// Reads the inventory of the namespace a live switch runs in (its name, else its daemon's pid).
+    static func liveInventory(of instance: OVSInstanceInfo) throws -> NamespaceInventory? {
+        let selector: NamespaceSelection
+        if let ns = instance.namespace {
+            selector = .some([ns])
+        } else if let pid = instance.vswitchdPID ?? instance.ovsdbServerPID {
+            selector = .some(["pid:\(pid)"])
+        } else {
+            selector = .current
+        }
+        return try NetworkInventoryReader.read(selector, options: InventoryOptions(processes: false, sysctls: false)).namespaces.first
     }
 }
 
@@ -351,9 +323,9 @@ struct OVSFlows: AsyncParsableCommand {
 
     func run() async throws {
         try await exitingWithStatus2 {
-            let (node, db) = try target.instance(holding: bridge)
-            let protocols = db.bridge(named: bridge)?.protocols ?? []
-            let dump = try FlowDump(parsing: try await node.dumpFlows(bridge: bridge, protocols: protocols, table: table).text)
+            let (state, _) = try await target.state(holding: bridge)
+            var dump = try FlowDump(parsing: try state.openFlow(of: bridge).flowDump)
+            if let table { dump.flows = dump.flows.filter { $0.table == table } }
             if target.json {
                 try printJSON(dump.flows)
                 return
@@ -415,8 +387,10 @@ struct OVSTrace: AsyncParsableCommand {
     func run() async throws {
         try await exitingWithStatus2 {
             let packet = try PacketKey(parsing: flow)
-            let (node, db) = try target.instance(holding: bridge)
-            var openFlow = try await node.collectOpenFlow(db)
+            let (state, db) = try await target.state(holding: bridge)
+            _ = try state.openFlow(of: bridge)
+            if let failure = state.warnings.first(where: { $0.contains("could not") }) { throw RuntimeError(failure) }
+            var openFlow = state.openFlow
             if noMACTable { for i in openFlow.indices { openFlow[i].fdb = [] } }
             let model = try OpenFlowModel(database: db, openFlow: openFlow)
             let states = try ctStates.map { try ConntrackState.parse($0.replacingOccurrences(of: ",", with: "|")) }
@@ -427,9 +401,9 @@ struct OVSTrace: AsyncParsableCommand {
                 throw RuntimeError(e.message)
             }
             if target.json {
-                try printJSON(TraceJSON(node: node.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
+                try printJSON(TraceJSON(node: state.instance.node, trace: result, decision: result.decision, evidence: result.evidence))
             } else {
-                print(TraceRenderer.render(result, node: node.instance.node))
+                print(TraceRenderer.render(result, node: state.instance.node))
             }
             if !result.decision.isForward { throw ExitCode(1) }
         }

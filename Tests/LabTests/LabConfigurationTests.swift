@@ -185,12 +185,72 @@ import Testing
         #expect(LabFaults.named("br-netfilter-off")!.expectedFailures(in: plan) == ["sg-blocks"])
         #expect(LabFaults.named("underlay-mtu")!.expectedFailures(in: plan) == ["mtu"])
         #expect(LabFaults.named("dhcp-host-missing")!.expectedFailures(in: plan) == ["dhcp:vm1"])
-        #expect(LabFaults.named("router-no-snat")!.expectedFailures(in: plan) == ["snat", "dns-upstream"])
+        #expect(LabFaults.named("router-no-snat")!.expectedFailures(in: plan) == ["snat", "dns-upstream", "snat:tapvm1"])
         #expect(LabFaults.named("tap-down")!.expectedFailures(in: plan) == ["dhcp:vm1", "east-west", "fip-egress", "fip-ping", "fip-ssh"])
         // With one instance it carries the floating IP, so its egress does not need the subnet SNAT.
         let single = try LabPlan(prefix: "hst", instances: 1)
-        #expect(LabFaults.named("router-no-snat")!.expectedFailures(in: single) == ["dns-upstream"])
+        #expect(LabFaults.named("router-no-snat")!.expectedFailures(in: single) == ["dns-upstream", "snat:tapvm1"])
         #expect(!LabChecks.all(for: single).contains { $0.id == "east-west" })
+    }
+
+    @Test func tapInstancesArePluggedLikeTheOthersWithARealTap() throws {
+        let plan = try LabPlan(prefix: "hst", instances: 2)
+        let config = LabConfiguration(plan: plan)
+        let vm = try #require(plan.tapInstances.first)
+        let links = config.namespaceAndLinkBatch
+        #expect(!links.contains("link add \(vm.tapDevice) "), "the tap is not a veth: ip tuntap creates it in compute1")
+        #expect(links.contains("link add \(vm.linuxBridge) netns hst-compute1 mtu 1450 type bridge"))
+        #expect(links.contains("link add \(vm.bridgeVeth) netns hst-compute1 mtu 1450 type veth peer name \(vm.ovsPort) netns hst-compute1"))
+        // Created before the interface batches (which plug it, and run next to the offload changes).
+        #expect(config.tapDeviceBatch == "tuntap add dev \(vm.tapDevice) mode tap\nlink set \(vm.tapDevice) address \(vm.tapMAC) mtu 1450\n")
+        let compute = try #require(config.interfaceBatches.first { $0.namespace == "hst-compute1" }).batch
+        #expect(compute.contains("link set \(vm.tapDevice) master \(vm.linuxBridge)") && !compute.contains("tuntap"))
+        #expect(config.checksumOffloadInterfaces.contains { $0.namespace == "hst-compute1" && $0.interfaces.contains(vm.bridgeVeth) })
+
+        let commands = config.vsctlArguments(for: plan.computeNode).split(separator: "--").map(Array.init)
+        #expect(commands.contains(["add-port", "br-int", vm.ovsPort, "tag=1"]))
+        #expect(commands.contains(["set", "Interface", vm.ovsPort, "external_ids:iface-id=\(vm.portID)", "external_ids:iface-status=active",
+                                   "external_ids:attached-mac=\"\(vm.mac)\"", "external_ids:vm-uuid=\(vm.vmID)"]))
+        #expect(config.integrationFlows(for: plan.computeNode).contains("arp,in_port=\(vm.ovsPort),arp_spa=\(vm.address),actions=resubmit(,25)"))
+        let rules = config.computeIptables
+        #expect(rules.contains("-A \(vm.spoofChain) -s \(vm.address)/32 -m mac --mac-source \(vm.mac.description.uppercased())"))
+        #expect(rules.contains("--physdev-out \(vm.tapDevice) --physdev-is-bridged -m comment --comment \"Jump to the VM specific chain.\" -j \(vm.ingressChain)"))
+        #expect(rules.contains("-A neutron-openvswi-PREROUTING -m physdev --physdev-in \(vm.tapDevice)"))
+        #expect(config.securityGroupIPSet.contains("add \(plan.network.securityGroupIPSet) \(vm.address)"))
+        #expect(config.dhcpHostsFile().contains("\(vm.mac),host-10-0-0-31.openstacklocal,10.0.0.31"))
+        #expect(!config.dhcpHostsFile(omitting: [vm.name]).contains("\(vm.mac)"))
+        #expect(config.dhcpAdditionalHostsFile.contains("10.0.0.31\thost-10-0-0-31.openstacklocal"))
+
+        let guest = config.tapGuestConfiguration(vm)
+        #expect(guest.tapDevice == vm.tapDevice && guest.identity.mac == vm.mac && guest.directory == vm.directory)
+        for allowed in ["10.0.0.1", "203.0.113.1", "198.51.100.53", "198.51.100.80"] {
+            #expect(guest.allowedTargets.contains { $0.contains(IPAddress(allowed)!) }, "\(allowed)")
+        }
+        #expect(!guest.allowedTargets.contains { $0.contains(IPAddress("8.8.8.8")!) || $0.contains(IPAddress("198.51.100.99")!) })
+    }
+
+    @Test func tapInstanceChecksAndWhatBreaksThem() throws {
+        let plan = try LabPlan(prefix: "hst", instances: 2)
+        let ids = LabChecks.all(for: plan).map(\.id)
+        for id in ["dhcp:tapvm1", "ping:tapvm1", "snat:tapvm1"] { #expect(ids.contains(id)) }
+        let tapDown = try #require(LabFaults.named("tap-down"))
+        #expect(try tapDown.expectedFailures(in: plan, instance: "tapvm1") == ["dhcp:tapvm1", "ping:tapvm1", "snat:tapvm1"])
+        #expect(try LabFaults.named("sg-drops-icmp")!.expectedFailures(in: plan, instance: "tapvm1") == ["ping:tapvm1"])
+        #expect(try LabFaults.named("dhcp-host-missing")!.expectedFailures(in: plan, instance: "tapvm1") == ["dhcp:tapvm1"])
+        #expect(try LabFaults.named("sg-drops-dhcp")!.expectedFailures(in: plan, instance: "vm2") == ["dhcp:vm2"])
+        #expect(try tapDown.expectedFailures(in: plan, instance: nil) == tapDown.expectedFailures(in: plan))
+        #expect(tapDown.summary(instance: "tapvm1") == "tapvm1's tap device on the compute node is administratively down")
+        #expect(tapDown.summary.hasPrefix("vm1's"))
+        // Lab-wide faults take no instance, namespace-only faults no tap instance, and names must exist.
+        #expect(throws: LabError.self) { try LabFaults.named("router-no-snat")!.scope(in: plan, instance: "tapvm1") }
+        #expect(throws: LabError.self) { try LabFaults.named("instance-no-default-route")!.scope(in: plan, instance: "tapvm1") }
+        #expect(throws: LabError.unknownInstance("vm9", known: ["vm1", "vm2", "tapvm1"])) { try tapDown.scope(in: plan, instance: "vm9") }
+        #expect(try LabFaults.named("instance-no-default-route")!.scope(in: plan, instance: nil).instance.name == "vm2")
+        // Applications aimed elsewhere than the default are recorded NAME@INSTANCE.
+        #expect(Lab.record(tapDown, try tapDown.scope(in: plan, instance: "tapvm1")).description == "tap-down@tapvm1")
+        #expect(Lab.record(tapDown, try tapDown.scope(in: plan, instance: "vm1")).description == "tap-down")
+        #expect(LabAppliedFault(record: "tap-down@tapvm1") == LabAppliedFault(fault: "tap-down", instance: "tapvm1"))
+        #expect(LabAppliedFault(record: "dead-vlan") == LabAppliedFault(fault: "dead-vlan", instance: nil))
     }
 
     @Test func ruleSpecsSplitIntoArgumentsKeepingComments() {

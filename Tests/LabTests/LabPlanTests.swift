@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func identifiersLookLikeNeutronsAndAreDistinct() throws {
-        let p = try LabPlan(prefix: "hst", instances: LabPlan.maximumInstanceCount)
+        let p = try LabPlan(prefix: "hst", instances: LabPlan.maximumInstanceCount, tapInstances: 0)
         let uuid = #/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/#
         let ids = [p.network.id, p.network.subnetID, p.network.securityGroupID, p.router.id, p.router.floatingIP.id,
                    p.dhcp.portID, p.router.internalPort.portID, p.router.gatewayPort.portID, p.external.id]
@@ -108,12 +108,47 @@ import Testing
         #expect(!p.external.cidr.contains(.v4(p.external.internetClient)))
     }
 
+    @Test func tapInstancesAreDescribedInThePlan() throws {
+        let p = try LabPlan(prefix: "hst", instances: 2)
+        #expect(p.tapInstances.count == LabPlan.defaultTapInstanceCount)
+        let vm = try #require(p.tapInstance(named: "tapvm1"))
+        #expect(vm.address == IPv4Address(10, 0, 0, 31) && vm.namespace == "hst-compute1" && vm.hostName == "tapvm1")
+        #expect(vm.tapDevice == "tap" + vm.portID.prefix(11) && vm.ovsPort == "qvo" + vm.portID.prefix(11))
+        #expect(vm.mac.description.hasPrefix("fa:16:3e:") && vm.tapMAC.description == "fe" + vm.mac.description.dropFirst(2))
+        #expect(vm.directory == "/run/hopscope/lab-hst/guests/tapvm1" && vm.statusFile.hasPrefix(vm.directory))
+        #expect(p.instancePorts.map(\.name) == ["vm1", "vm2", "tapvm1"])
+        #expect(p.instancePort(named: "tapvm1")?.portID == vm.portID)
+        #expect(!p.namespaces.contains { $0.contains("tapvm") }, "a tap instance has no namespace of its own")
+        let all = p.instancePorts.map(\.portID) + [p.dhcp.portID, p.router.internalPort.portID, p.router.gatewayPort.portID]
+        #expect(Set(all.map(NeutronNames.stem)).count == all.count)
+        #expect(Set(p.instancePorts.map(\.mac)).count == 3)
+
+        // Tap instances are drawn last: the rest of the plan does not change with their number.
+        var none = try LabPlan(prefix: "hst", instances: 2, tapInstances: 0)
+        #expect(none.tapInstances.isEmpty)
+        none.tapInstances = p.tapInstances
+        #expect(none == p)
+        let four = try LabPlan(prefix: "hst", instances: 2, tapInstances: 4)
+        #expect(four.tapInstances.map(\.address.description) == ["10.0.0.31", "10.0.0.32", "10.0.0.33", "10.0.0.34"])
+        #expect(throws: LabError.invalidTapInstanceCount(5)) { try LabPlan(prefix: "hst", tapInstances: 5) }
+    }
+
+    @Test func aPlanRecordedBeforeTapInstancesStillDecodes() throws {
+        let p = try LabPlan(prefix: "hst", instances: 1, tapInstances: 0)
+        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as? [String: Any])
+        object.removeValue(forKey: "tapInstances")
+        let old = try JSONDecoder().decode(LabPlan.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(old == p)
+    }
+
     @Test func badPrefixesAndCountsAreRejectedWithAdvice() {
         for bad in ["Hst", "1lab", "has space", "a_b", "lab-", String(repeating: "a", count: 17), "x/y"] {
             #expect(throws: LabError.invalidPrefix(bad)) { try LabPlan(prefix: bad) }
         }
         #expect(throws: LabError.invalidInstanceCount(0)) { try LabPlan(prefix: "hst", instances: 0) }
-        #expect(throws: LabError.invalidInstanceCount(17)) { try LabPlan(prefix: "hst", instances: 17) }
+        #expect(throws: LabError.invalidInstanceCount(65)) { try LabPlan(prefix: "hst", instances: 65, tapInstances: 0) }
+        #expect(throws: LabError.invalidInstanceCount(21)) { try LabPlan(prefix: "hst", instances: 21, tapInstances: 1) }
+        #expect((try? LabPlan(prefix: "hst", instances: 64, tapInstances: 0)) != nil)
         #expect(LabError.invalidPrefix("X").description.contains("a-z"))
         #expect(LabError.notUp(prefix: "hst").description.contains("hopscope lab up --prefix hst"))
     }

@@ -7,15 +7,7 @@ import Testing
 @Suite struct SummaryOracleTests {
     /// tcpdump's lines per packet; a continuation line (VXLAN's inner frame) is joined with `: `.
     static func tcpdumpLines(_ path: String) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tcpdump")
-        process.arguments = ["-n", "-S", "-t", "-#", "-r", path]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let data = try toolOutput("/usr/bin/tcpdump", ["-n", "-S", "-t", "-#", "-r", path]).output
         var packets: [String] = []
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.drop { $0 == " " }

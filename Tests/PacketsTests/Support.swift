@@ -68,3 +68,19 @@ func sharedCaptures(under sub: String = "") -> [String] {
     }
     return out.sorted()
 }
+
+/// Runs a tool (tshark, tcpdump) to completion and returns its standard output and exit status;
+/// its standard error is discarded.
+func toolOutput(_ executable: String, _ arguments: [String]) throws -> (output: Data, status: Int32) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // Read before waiting: a full pipe would otherwise block the tool forever.
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (data, process.terminationStatus)
+}

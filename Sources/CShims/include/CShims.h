@@ -16,4 +16,9 @@ int hs_clone_fs(void);
 pid_t hs_gettid(void);
 /// prctl(2) is variadic, which Swift cannot call: makes this process a child subreaper.
 int hs_set_child_subreaper(void);
+/// POSIX_SPAWN_SETSID is only declared under _GNU_SOURCE.
+int hs_posix_spawn_setsid(void);
+/// ioctl(2) is variadic and struct ifreq a union, which Swift cannot use: attaches `fd` (an open
+/// /dev/net/tun) to the tap device `name` (IFF_TAP | IFF_NO_PI), creating it if it does not exist.
+int hs_tun_attach(int fd, const char *name);
 #endif

@@ -39,9 +39,11 @@ extension OpenFlowModel {
                                      note: "recirculated after ct() with ct_state=\(ConntrackState.format(ctState)), ct_zone=\(r.zone), resuming at table \(r.table)"))
             x.run(bridge: r.bridge, state: r.state, table: r.table)
         }
-        return OpenFlowTrace(bridge: bridge, packet: packet, outputs: x.outputs, steps: x.steps,
-                             dropCauses: x.outputs.isEmpty ? x.dropCauses : [], unknownReasons: x.unknownReasons,
-                             learnedFlows: x.learned)
+        var result = OpenFlowTrace(bridge: bridge, packet: packet, outputs: x.outputs, steps: x.steps,
+                                   dropCauses: x.outputs.isEmpty ? x.dropCauses : [], unknownReasons: x.unknownReasons,
+                                   learnedFlows: x.learned)
+        if !x.outputs.isEmpty { result.skippedOutputs = x.dropCauses }
+        return result
     }
 }
 

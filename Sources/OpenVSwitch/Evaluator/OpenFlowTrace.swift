@@ -87,6 +87,9 @@ public struct OpenFlowTrace: Sendable, Codable {
     public var outputs: [OpenFlowOutput]
     public var steps: [TraceStep]
     public var dropCauses: [DropCause]
+    /// Copies that went nowhere while others were output (a patch port without peer, a flooded
+    /// copy dropped by a flow of the peer bridge): empty when `dropCauses` explains a drop.
+    public var skippedOutputs: [DropCause] = []
     public var unknownReasons: [String]
     /// Flows learn() actions would add (text as `ovs-ofctl add-flow` takes it); not applied.
     public var learnedFlows: [String]
@@ -105,7 +108,10 @@ public struct OpenFlowTrace: Sendable, Codable {
     }
 
     /// The matched flows and other decisive facts, in order, as evidence.
-    public var evidence: [Evidence] {
+    public var evidence: [Evidence] { Self.evidence(of: steps) }
+
+    /// Evidence for some steps of a trace (the path walk splits a trace by bridge).
+    public static func evidence(of steps: [TraceStep]) -> [Evidence] {
         steps.compactMap { s in
             switch s.kind {
             case .flow:

@@ -1,5 +1,6 @@
 import Foundation
 import HopscopeModel
+import Namespaces
 
 /// Finds every Open vSwitch on the machine from the process table: each `ovs-vswitchd` with the
 /// `ovsdb-server` whose `punix:` socket it uses, their run directory (OVS_RUNDIR, pidfile or socket
@@ -40,13 +41,13 @@ public enum OVSDiscovery {
             }
             let (node, ns) = names.node(forInode: v.netnsInode)
             out.append(OVSInstanceInfo(node: node, namespace: ns, databaseSocket: dbTarget, runDirectory: rundir,
-                                       controlSocket: ctl, ovsdbServerPID: server?.pid, vswitchdPID: v.pid))
+                                       controlSocket: ctl, ovsdbServerPID: server?.pid, vswitchdPID: v.pid, namespaceInode: v.netnsInode))
         }
         for s in servers where !usedServers.contains(s.pid) {
             guard let sock = serverSockets(s).first else { continue }
             let (node, ns) = names.node(forInode: s.netnsInode)
             out.append(OVSInstanceInfo(node: node, namespace: ns, databaseSocket: "unix:\(sock)", runDirectory: runDirectory(s),
-                                       controlSocket: nil, ovsdbServerPID: s.pid, vswitchdPID: nil))
+                                       controlSocket: nil, ovsdbServerPID: s.pid, vswitchdPID: nil, namespaceInode: s.netnsInode))
         }
         return out.sorted { $0.node < $1.node }
     }
@@ -83,7 +84,7 @@ public enum OVSDiscovery {
                     if let eq = s.firstIndex(of: "="), s.hasPrefix("OVS_") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
                 }
             }
-            out.append(Daemon(pid: pid, program: program, arguments: args, environment: env, netnsInode: NamespaceNames.inode(of: "\(proc)/\(e)/ns/net")))
+            out.append(Daemon(pid: pid, program: program, arguments: args, environment: env, netnsInode: NamespaceDiscovery.inode(of: "\(proc)/\(e)/ns/net")))
         }
         return out.sorted { $0.pid < $1.pid }
     }
@@ -123,34 +124,25 @@ public enum OVSDiscovery {
     }
 }
 
-/// Names network namespaces by inode: the entries of /run/netns (and /var/run/netns), and the
-/// initial namespace (PID 1's) as the host. A minimal version of what the Namespaces module's
-/// enumeration (netlink branch) provides; kept here so discovery does not wait for it.
+/// Names the namespaces the daemons run in, from the Namespaces module's discovery (named
+/// namespaces under /run/netns and /var/run/netns, and PID 1's as the host).
 struct NamespaceNames {
     var byInode: [UInt64: String] = [:]
     var initialInode: UInt64?
 
     init(proc: String = "/proc") {
-        initialInode = NamespaceNames.inode(of: "\(proc)/1/ns/net")
-        for dir in ["/run/netns", "/var/run/netns"] {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
-            for n in names.sorted() {
-                if let i = NamespaceNames.inode(of: "\(dir)/\(n)"), byInode[i] == nil { byInode[i] = n }
-            }
+        for d in NamespaceDiscovery.discover(includeProcesses: false, procRoot: proc).namespaces {
+            if let name = d.namespace.names.first { byInode[d.namespace.inode] = name }
         }
+        initialInode = NamespaceDiscovery.inode(of: "\(proc)/1/ns/net")
     }
 
-    static func inode(of path: String) -> UInt64? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return UInt64(st.st_ino)
-    }
-
-    /// (node name, namespace name or nil for the initial namespace).
+    /// (node name, namespace name or nil for the initial namespace). An unnamed namespace that
+    /// is not the host's is `net:[INODE]`, the label `hopscope namespaces` gives it too.
     func node(forInode inode: UInt64?) -> (String, String?) {
         guard let inode else { return (OVSDiscovery.hostName(), nil) }
         if let n = byInode[inode] { return (n, n) }
         if inode == initialInode { return (OVSDiscovery.hostName(), nil) }
-        return ("netns:\(inode)", nil)
+        return ("net:[\(inode)]", nil)
     }
 }

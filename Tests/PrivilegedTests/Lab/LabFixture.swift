@@ -57,11 +57,12 @@ actor LabFixture {
         return (lab, report.plan)
     }
 
-    /// Applies `fault` to the healthy shared lab, runs `body`, and repairs the fault afterwards,
-    /// also when `body` throws.
-    func withFault<T: Sendable>(_ fault: String, _ body: @Sendable (Lab, LabPlan) async throws -> T) async throws -> T {
+    /// Applies `fault` (aimed at `instance`, when given) to the healthy shared lab, runs `body`,
+    /// and repairs the fault afterwards, also when `body` throws.
+    func withFault<T: Sendable>(_ fault: String, instance: String? = nil,
+                                _ body: @Sendable (Lab, LabPlan) async throws -> T) async throws -> T {
         let (lab, plan) = try await healthyLab()
-        try await lab.apply(fault)
+        try await lab.apply(fault, instance: instance)
         do {
             let result = try await body(lab, plan)
             try await lab.repair([fault])

@@ -21,7 +21,7 @@ import Testing
         do {
             let first = try await lab.up()
             let recorded = try #require(try lab.state()).processes
-            #expect(recorded.count == 6, "two OVS daemons per node and two dnsmasq")
+            #expect(recorded.count == 7, "two OVS daemons per node, two dnsmasq and the tap guest")
             #expect(labNamespaces() == Set(first.plan.namespaces))
 
             let down = try await lab.down()
