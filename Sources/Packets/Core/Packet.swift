@@ -44,6 +44,13 @@ public struct Packet: Sendable, BitwiseCopyable {
         frame.withUnsafeBytes { decode($0, linkType: linkType, wireLength: wireLength) }
     }
 
+    /// Every layer's fields read from `frame` (the bytes this packet was decoded from), outermost
+    /// first: for code that matches on whole headers (the lab's guest, probes) rather than the
+    /// few fields summaries read. Allocates one array of owned values.
+    public func headers(in frame: [UInt8]) -> [LayerHeader] {
+        frame.withUnsafeBytes { b in layers.map { $0.header(in: b) } }
+    }
+
     /// Decodes `frame` into this value, replacing what it held. Never allocates, never traps on
     /// any input: short frames give `truncated`, impossible ones `malformed` (in `issue`).
     ///
