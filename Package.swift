@@ -49,6 +49,9 @@ let package = Package(
         .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
         // Builds a Snapshot from the live machine (issue 7).
         .target(name: "Collector", dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch"], swiftSettings: strict),
+        // Active probes (ping, ARP, TCP/UDP, DHCP, DNS) sent along the walks while capturing on their hops (issue 8).
+        .target(name: "Probe", dependencies: ["HopscopeModel", "Namespaces", "Packets", "Capture", "Topology", "PathTrace", "Diagnosis"],
+                swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces", "Packets"], swiftSettings: strict),
 
@@ -57,7 +60,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
-                "Collector", "Topology", "PathTrace",
+                "Collector", "Topology", "PathTrace", "Diagnosis", "Probe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
