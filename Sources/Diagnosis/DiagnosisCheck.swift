@@ -18,6 +18,18 @@ public protocol DiagnosisCheck: Sendable {
 /// The registry of checks, in the order their findings are listed when everything else ties.
 public enum DiagnosisChecks {
     public static let all: [any DiagnosisCheck] = [
+        // Devices and links
+        LinkDownCheck(),
+        MTUCheck(),
+        // Open vSwitch
+        OVSFlowDropCheck(),
+        // Firewall
+        FirewallDropCheck(),
+        // Routing
+        NoRouteCheck(),
+        IPForwardingCheck(),
+        RPFilterCheck(),
+        NeighborUnresolvedCheck(),
         // Captures (active probing)
         PacketLostCheck(),
     ]
