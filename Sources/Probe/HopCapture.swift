@@ -32,6 +32,10 @@ public struct HopCapturePlan: Sendable {
                 skipped[hop.index] = "\(device) is not a Linux interface of the snapshot"
                 continue
             }
+            if let op = iface.ovsPort, let row = topology.port(op), row.interface.type == "internal" {
+                skipped[hop.index] = "OVS internal port \(device): traffic Open vSwitch routes itself (tunnels) passes it by"
+                continue
+            }
             if iface.link.kind == .bridge {
                 skipped[hop.index] = "Linux bridge \(device): a capture on the bridge itself does not see what it forwards"
                 continue

@@ -317,8 +317,10 @@ struct DHCPReport: Codable {
         let ns = instance.tap.namespace
         guard let dump = topology.snapshots[ns.snapshot].firewallDumps(namespace: ns.label)?.iptablesSave else { return [] }
         var out: [String] = []
-        for line in dump.split(separator: "\n") where line.hasPrefix("-A ") && line.contains(stem) {
-            let l = String(line)
+        for raw in dump.split(separator: "\n") {
+            // `iptables-save -c` puts the counters first: `[12:3456] -A chain ...`.
+            let l = raw.hasPrefix("[") ? String(raw.drop { $0 != "]" }.dropFirst().drop { $0 == " " }) : String(raw)
+            guard l.hasPrefix("-A "), l.contains(stem) else { continue }
             if l.range(of: #"--[ds]ports? ([0-9,:]*\b)?6[78]\b"#, options: .regularExpression) != nil
                 || l.range(of: #"--dport 67:68|--sport 67:68"#, options: .regularExpression) != nil {
                 out.append("\(ns.label): \(l)")
@@ -387,7 +389,7 @@ struct DHCPReport: Codable {
             lines.append("")
             lines.append(ActiveProbing.render(probes, run: run))
         }
-        for n in run.notes { lines.append("note: \(n)") }
+        for n in run.notes where n.contains("DHCP") { lines.append("note: \(n)") }
         return lines.joined(separator: "\n")
     }
 }
@@ -590,7 +592,7 @@ struct DNSReport: Codable {
             for a in answers { lines.append(Style.bold("query") + " \(a.probe.kind) from \(a.origin.label) to \(a.probe.destination?.description ?? "?"): \(a.detail)") }
             lines.append(ActiveProbing.render(probes, run: run))
         }
-        for n in run.notes { lines.append("note: \(n)") }
+        for n in run.notes where n.contains("DNS") { lines.append("note: \(n)") }
         return lines.joined(separator: "\n")
     }
 }
