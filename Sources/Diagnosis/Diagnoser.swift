@@ -114,6 +114,15 @@ public final class Diagnoser {
                               destination: resolver.address.description, proto: "udp:53") {
                 try self.tracer.trace(PathRequest(instance: request.instance, direction: .to(resolver.address.description), proto: .udp(53)))
             })
+            if let server = resolver.server, let from = services.address(of: server.namespace, in: topology) {
+                for (upstream, argument) in InstanceServices.upstreams(server) {
+                    notes.append("upstream DNS server \(upstream): dnsmasq \(server.pid) \(argument)")
+                    walks.append(make(.dnsUpstream, "the DNS server's query from \(from) to its upstream \(upstream)", source: from.description,
+                                      destination: upstream.description, proto: "udp:53") {
+                        try self.tracer.trace(from: from.description, to: upstream.description, proto: .udp(53), onBehalfOf: request.instance)
+                    })
+                }
+            }
         } else {
             notes.append("DHCP gives \(name) no DNS server: DNS not walked")
         }

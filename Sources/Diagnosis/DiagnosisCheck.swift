@@ -20,16 +20,31 @@ public enum DiagnosisChecks {
     public static let all: [any DiagnosisCheck] = [
         // Devices and links
         LinkDownCheck(),
+        VethPeerMissingCheck(),
+        NotInBridgeCheck(),
         MTUCheck(),
         // Open vSwitch
+        OVSDeadVLANCheck(),
+        OVSTagMismatchCheck(),
         OVSFlowDropCheck(),
+        OVSPatchBrokenCheck(),
+        OVSInterfaceErrorCheck(),
+        TunnelEndpointCheck(),
         // Firewall
         FirewallDropCheck(),
-        // Routing
+        FirewallNotEnforcedCheck(),
+        // Routing and NAT
         NoRouteCheck(),
         IPForwardingCheck(),
-        RPFilterCheck(),
+        NATMissingCheck(),
         NeighborUnresolvedCheck(),
+        RPFilterCheck(),
+        // DHCP and DNS
+        DHCPServerDownCheck(),
+        DHCPNoHostEntryCheck(),
+        DHCPReplyBlockedCheck(),
+        DNSServerDownCheck(),
+        DNSUpstreamCheck(),
         // Captures (active probing)
         PacketLostCheck(),
     ]

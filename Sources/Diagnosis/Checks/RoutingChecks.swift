@@ -9,6 +9,33 @@ public struct NoRouteCheck: DiagnosisCheck {
     public init() {}
 
     public func findings(in c: DiagnosisContext) -> [Finding] {
+        let stops = stopFindings(c)
+        return stops + routerWithoutDefault(c).filter { f in !stops.contains { $0.location.namespace == f.location.namespace } }
+    }
+
+    /// The instance's router (the owner of its gateway) has a gateway port but no default
+    /// route: nothing beyond the external subnet is reachable, so the external walk is not made.
+    func routerWithoutDefault(_ c: DiagnosisContext) -> [Finding] {
+        guard c.walks.contains(where: { $0.purpose == .gateway }), !c.walks.contains(where: { $0.purpose == .externalGateway }),
+              let gw = c.walks.first(where: { $0.purpose == .gateway }).flatMap({ IPAddress($0.destination) }) else { return [] }
+        for owner in c.topology.addressOwners[gw] ?? [] {
+            guard let node = c.topology.namespace(owner.namespace), node.isRouter,
+                  let qg = node.inventory.links.first(where: { $0.name.hasPrefix("qg-") }) else { continue }
+            let ns = owner.namespace
+            let routes = node.inventory.routes.filter { $0.table == RoutingTable.main && $0.isIPv4 }
+            return [Finding(
+                code: code, title: "\(ns.label) on \(c.node(ns)) has a gateway port \(qg.name) but no default route", relevance: .cause,
+                location: FindingLocation(node: c.node(ns), namespace: ns.label, device: qg.name),
+                headline: "\(c.instance.name)'s router \(ns.label) has no default route: nothing beyond its own subnets is reachable",
+                evidence: routes.prefix(4).map { Evidence(kind: .route, source: "ip route \(ns.label)", text: $0.text) },
+                advice: Advice(summary: "restore the router's default route via the external subnet's gateway (the L3 agent sets it from the subnet's gateway_ip)",
+                               confirm: [c.shell(ns, "ip route"), "openstack subnet show EXTERNAL_SUBNET -c gateway_ip"],
+                               fix: [c.shell(ns, "ip route add default via EXTERNAL_GATEWAY dev \(qg.name)")]))]
+        }
+        return []
+    }
+
+    func stopFindings(_ c: DiagnosisContext) -> [Finding] {
         c.stops.compactMap { s -> Finding? in
             let h = s.hop
             guard s.dropped, h.decision.isDrop, h.summary.hasPrefix("no route to") || h.summary.contains("the route to ") && h.summary.contains(" is ") else { return nil }
