@@ -97,6 +97,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
             if !probes.probes.isEmpty { print("\n" + ActiveProbing.render(probes.probes, run: run)) }
         }
         if run.verdict.exitCode != 0 { throw ExitCode(run.verdict.exitCode) }
+        if ActiveProbing.unansweredProbeLine(run) != nil { throw ExitCode(1) }
     }
 
     /// The snapshots to diagnose: the files given, else one collected live (only the namespaces

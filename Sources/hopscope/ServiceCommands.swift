@@ -95,10 +95,18 @@ enum ActiveProbing {
         }
     }
 
+    /// A probe that went unanswered while every check found nothing: the run is not healthy even
+    /// though no check could say why (printed, and `diagnose` then exits 1).
+    static func unansweredProbeLine(_ run: DiagnosisRun) -> String? {
+        guard run.verdict.status == .healthy, let o = run.observations.first(where: { !$0.answered }) else { return nil }
+        return "problem: \(o.probe) was not answered, though no check explains it (see the probe table)"
+    }
+
     /// The probes of a run as a table: walk, what was sent from where, the answer, and per hop
     /// whether the probe was captured there.
     static func render(_ probes: [WalkProbe], run: DiagnosisRun) -> String {
         var lines: [String] = []
+        if let l = unansweredProbeLine(run) { lines.append(Style.red(l)) }
         for p in probes {
             let w = run.walks.indices.contains(p.walk) ? run.walks[p.walk] : nil
             lines.append(Style.bold("probe") + " walk \(p.walk) (\(w?.purpose.rawValue ?? "?")): " + (p.result.map {
