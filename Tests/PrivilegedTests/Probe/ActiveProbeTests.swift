@@ -1,0 +1,136 @@
+import Foundation
+import Lab
+import Namespaces
+import Testing
+
+/// `diagnose --active`, `dhcp --active` and `dns --active` on the shared lab, as an operator runs
+/// them: the healthy lab gives no finding and every probe is answered and captured at every hop
+/// that can be captured; a DHCP fault, a DNS fault and a security-group drop are named with the
+/// right code and hop; nothing (probe namespaces, ports, journals) is left behind.
+@Suite(.serialized) struct ActiveProbeTests {
+    /// Runs `hopscope ARGS --json` on the shared lab's namespaces with a scratch state directory,
+    /// and returns the exit code and the decoded JSON object.
+    static func hopscope(_ args: [String], state: String) async throws -> (code: Int32, json: [String: Any], stderr: String) {
+        let r = try await HostCommand.run([hopscopeExecutable()] + args + ["--netns-prefix", "\(LabFixture.prefix)-", "--json"],
+                                          environment: ["HOPSCOPE_STATE_DIR": state, "NO_COLOR": "1"], timeout: .seconds(120), check: false)
+        let object = (try? JSONSerialization.jsonObject(with: Data(r.standardOutput.utf8))) as? [String: Any]
+        return (r.exitCode, object ?? [:], r.standardError)
+    }
+
+    static func stateDirectory() -> String { NSTemporaryDirectory() + scratchName("probe-state") }
+
+    /// The run's observations as (answered, [seen per captured hop]).
+    static func observations(_ run: [String: Any]) -> [(answered: Bool, seen: [Bool], probe: String)] {
+        ((run["observations"] as? [[String: Any]]) ?? []).map { o in
+            ((o["answered"] as? Bool) ?? false, ((o["sightings"] as? [[String: Any]]) ?? []).map { ($0["seen"] as? Bool) ?? false },
+             (o["probe"] as? String) ?? "?")
+        }
+    }
+
+    static func findings(_ run: [String: Any]) -> [[String: Any]] { (run["findings"] as? [[String: Any]]) ?? [] }
+
+    /// Nothing the probes made is left: no probe namespace, no probe port device on the compute
+    /// node, no journal in the state directory.
+    static func expectNothingLeft(state: String, probePrefix: String, plan: LabPlan) async throws {
+        let namespaces = try await HostCommand.run(["ip", "netns", "list"]).standardOutput
+        #expect(!namespaces.contains("\(probePrefix)-probe-"), "probe namespace left: \(namespaces)")
+        let links = try await HostCommand.run(["ip", "-o", "link"], in: .named(plan.computeNode.namespace)).standardOutput
+        #expect(!links.contains(": \(probePrefix)b"), "probe port left on the compute node: \(links)")
+        let journals = (try? FileManager.default.contentsOfDirectory(atPath: state + "/cleanup")) ?? []
+        #expect(journals.isEmpty, "cleanup journals left: \(journals)")
+    }
+
+    @Test func healthyLabHasNoFindingAndEveryProbeIsSeenAtEveryCapturedHop() async throws {
+        let (_, plan) = try await LabFixture.shared.healthyLab()
+        let state = Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+
+        let diagnose = try await Self.hopscope(["diagnose", "vm1", "--active"], state: state)
+        #expect(diagnose.code == 0, "healthy: exit 0. \(diagnose.stderr)")
+        #expect(Self.findings(diagnose.json).isEmpty)
+        let seen = Self.observations(diagnose.json)
+        #expect(seen.count >= 4, "gateway, external gateway, DHCP, DNS (and upstream) probed")
+        for o in seen {
+            #expect(o.answered, "\(o.probe)")
+            #expect(!o.seen.isEmpty && o.seen.allSatisfy { $0 }, "\(o.probe): seen at every captured hop: \(o.seen)")
+        }
+
+        let dhcp = try await Self.hopscope(["dhcp", "vm1", "--active"], state: state)
+        #expect(dhcp.code == 0, "\(dhcp.stderr)")
+        let exchange = try #require(dhcp.json["exchange"] as? [String: Any])
+        #expect(exchange["answered"] as? Bool == true)
+        let checks = (dhcp.json["optionChecks"] as? [[String: Any]]) ?? []
+        #expect(Set(checks.compactMap { $0["option"] as? String }).isSuperset(of: ["address", "router", "dns-server", "mtu"]))
+        #expect(checks.allSatisfy { $0["ok"] as? Bool == true }, "\(checks)")
+        let dhcpRun = try #require(dhcp.json["run"] as? [String: Any])
+        #expect(Self.observations(dhcpRun).allSatisfy { $0.answered && $0.seen.allSatisfy { $0 } })
+        #expect(((dhcp.json["securityGroupRules"] as? [String]) ?? []).count >= 2, "the port's DHCP rules both ways")
+
+        let dns = try await Self.hopscope(["dns", "vm1", plan.external.dnsRecords[0].name, "--active"], state: state)
+        #expect(dns.code == 0, "\(dns.stderr)")
+        let answers = (dns.json["answers"] as? [[String: Any]]) ?? []
+        #expect(answers.count == 2, "the instance's query and the server's upstream query")
+        #expect(answers.allSatisfy { $0["answered"] as? Bool == true })
+        #expect(answers.contains { (($0["detail"] as? String) ?? "").contains("\(plan.external.dnsRecords[0].address)") })
+
+        // From a probe port on br-int with the network's VLAN, as neutron-debug does.
+        let probePort = try await Self.hopscope(["dhcp", "vm1", "--active", "--probe-port", "--probe-prefix", "hsprobep"], state: state)
+        #expect(probePort.code == 0, "\(probePort.stderr)")
+        let viaPort = try #require(probePort.json["exchange"] as? [String: Any])
+        #expect((viaPort["origin"] as? [String: Any])?["kind"] as? String == "probePort")
+        #expect(viaPort["answered"] as? Bool == true)
+        try await Self.expectNothingLeft(state: state, probePrefix: "hsprobep", plan: plan)
+    }
+
+    @Test func dhcpHostMissingIsNamedByDHCPAndTheExchangeFails() async throws {
+        let state = Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await LabFixture.shared.withFault("dhcp-host-missing", instance: "vm1") { _, plan in
+            let dhcp = try await Self.hopscope(["dhcp", "vm1", "--active"], state: state)
+            #expect(dhcp.code == 1, "\(dhcp.stderr)")
+            let run = try #require(dhcp.json["run"] as? [String: Any])
+            let first = try #require(Self.findings(run).first)
+            #expect(first["code"] as? String == "DHCP_NO_HOST_ENTRY")
+            #expect((first["location"] as? [String: Any])?["namespace"] as? String == plan.dhcp.namespace)
+            #expect((dhcp.json["exchange"] as? [String: Any])?["answered"] as? Bool == false)
+            try await Self.expectNothingLeft(state: state, probePrefix: "hsprobe", plan: plan)
+        }
+    }
+
+    @Test func upstreamDNSDownIsNamedByDNSAndTheUpstreamQueryIsNotAnswered() async throws {
+        let state = Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await LabFixture.shared.withFault("upstream-dns-down") { _, plan in
+            let dns = try await Self.hopscope(["dns", "vm1", plan.external.dnsRecords[0].name, "--active"], state: state)
+            #expect(dns.code == 1, "\(dns.stderr)")
+            let run = try #require(dns.json["run"] as? [String: Any])
+            #expect(Self.findings(run).first?["code"] as? String == "DNS_UPSTREAM_UNREACHABLE")
+            let upstream = ((dns.json["answers"] as? [[String: Any]]) ?? []).first {
+                ($0["probe"] as? [String: Any])?["destination"] as? String == "\(plan.dhcp.upstreamServer)"
+            }
+            #expect(upstream?["answered"] as? Bool == false, "the upstream query gets no answer")
+        }
+    }
+
+    @Test func securityGroupDropIsNamedAtTheBridgeAndTheProbeIsLastSeenBeforeIt() async throws {
+        let state = Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await LabFixture.shared.withFault("sg-drops-icmp", instance: "vm1") { _, plan in
+            let vm = try #require(plan.instance(named: "vm1"))
+            let d = try await Self.hopscope(["diagnose", "vm1", "--from", "\(plan.external.internetClient)", "--active"], state: state)
+            #expect(d.code == 1, "\(d.stderr)")
+            let first = try #require(Self.findings(d.json).first)
+            #expect(first["code"] as? String == "FIREWALL_DROP")
+            let location = try #require(first["location"] as? [String: Any])
+            #expect(location["device"] as? String == vm.linuxBridge)
+            let hop = try #require(location["hop"] as? Int)
+            let o = try #require(Self.observations(d.json).first)
+            #expect(!o.answered)
+            // Seen on every captured hop before the drop (the last is the qvb entering the bridge).
+            #expect(!o.seen.isEmpty && o.seen.allSatisfy { $0 })
+            let sightings = ((d.json["observations"] as? [[String: Any]])?.first?["sightings"] as? [[String: Any]]) ?? []
+            #expect(sightings.compactMap { $0["hop"] as? Int }.max() == hop - 1, "last seen right before hop \(hop)")
+            try await Self.expectNothingLeft(state: state, probePrefix: "hsprobe", plan: plan)
+        }
+    }
+}
