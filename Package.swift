@@ -91,6 +91,9 @@ let package = Package(
         // Walks on lab snapshots recorded by scripts/record-snapshots (and edited copies of them).
         .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        // Probe recognition, capture planning and DHCP option checks on frames and recorded lab snapshots.
+        .testTarget(name: "ProbeTests", dependencies: ["Probe", "Diagnosis", "PathTrace", "Topology", "Packets", "HopscopeModel"],
+                    swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",

@@ -35,6 +35,11 @@ public struct WalkProbe: Sendable, Codable {
     public var sightings: [ProbeObservation.HopSighting]
     /// Hops not captured, and why.
     public var uncaptured: [Int: String]
+    /// The walk's reply hops (the rest are forward hops).
+    public var replyHops: Set<Int> = []
+    /// Which leg of the probe travels the walk's forward hops (the answers, for a DHCP walk,
+    /// which goes from the server to the instance).
+    public var forwardLeg: Probe.Leg = .request
 }
 
 /// Sends probes along a diagnosis' walks while capturing on their hops, and turns what was seen
@@ -98,14 +103,23 @@ public final class ActiveProber: @unchecked Sendable {
         return out
     }
 
-    /// The observations PACKET_LOST_AT reads, from probed walks.
+    /// The observations PACKET_LOST_AT reads, from probed walks: one per leg of each probe (its
+    /// requests on the hops they travel, its answers on theirs), so that each observation's hops
+    /// in index order are the order that leg passed them, whichever way the walk goes.
     public static func observations(_ probes: [WalkProbe]) -> [ProbeObservation] {
-        probes.compactMap { p in
-            guard let r = p.result else { return nil }
+        var out: [ProbeObservation] = []
+        for p in probes {
+            guard let r = p.result else { continue }
             let dst = r.probe.destination.map { " to \($0)" } ?? ""
-            return ProbeObservation(walk: p.walk, probe: "\(r.probe.kind) from \(r.origin.label)\(dst)", answered: r.answered,
-                                    sightings: p.sightings)
+            let base = "\(r.probe.kind) from \(r.origin.label)\(dst)"
+            let forward = p.sightings.filter { !p.replyHops.contains($0.hop) }
+            let reply = p.sightings.filter { p.replyHops.contains($0.hop) }
+            for (leg, hops) in [(p.forwardLeg, forward), (p.forwardLeg == .request ? Probe.Leg.answer : .request, reply)] where !hops.isEmpty {
+                out.append(ProbeObservation(walk: p.walk, probe: leg == .request ? base : "the answers to \(base)", answered: r.answered,
+                                            sightings: hops))
+            }
         }
+        return out
     }
 
     /// Sends one walk's probe while capturing on the walk's hops.
@@ -126,7 +140,8 @@ public final class ActiveProber: @unchecked Sendable {
         lock.withLock { sessions.removeAll() }
         let sightings = ProbeCapture.hopSightings(result, plan: plan, seen: seen, forwardLeg: forwardLeg)
             .map { ProbeObservation.HopSighting(hop: $0.hop, seen: $0.seen, evidence: [$0.evidence]) }
-        return WalkProbe(walk: index, result: sent, notProbed: nil, sightings: sightings, uncaptured: plan.skipped)
+        return WalkProbe(walk: index, result: sent, notProbed: nil, sightings: sightings, uncaptured: plan.skipped,
+                         replyHops: Set(result.hops.filter { $0.direction == .reply }.map(\.index)), forwardLeg: forwardLeg)
     }
 
     // MARK: Choosing the probe

@@ -204,12 +204,6 @@ struct DHCPReport: Codable {
         var leaseLines: [String]
         var warnings: [String]
     }
-    struct OptionCheck: Codable {
-        var option: String
-        var offered: String
-        var expected: String
-        var ok: Bool
-    }
     var instance: String
     var mac: String?
     var address: String?
@@ -221,7 +215,7 @@ struct DHCPReport: Codable {
     var securityGroupRules: [String]
     var run: DiagnosisRun
     var exchange: ProbeResult?
-    var optionChecks: [OptionCheck]
+    var optionChecks: [DHCPOptionCheck]
     var verdict: ServiceVerdict
 
     static let codes: Set<DiagnosisCode> = [.dhcpServerDown, .dhcpNoHostEntry, .dhcpReplyBlocked]
@@ -247,11 +241,11 @@ struct DHCPReport: Codable {
                 warnings: s.warnings))
         }
         let options = services.options.map { "\($0.name) \($0.values.joined(separator: ",")) (\($0.source): \($0.raw))" }
-        var checks: [OptionCheck] = []
+        var checks: [DHCPOptionCheck] = []
         let probes = sink.probes
         let exchange = probes.first?.result
         if let ack = exchange?.dhcpAck ?? exchange?.dhcpOffer {
-            checks = DHCPReport.check(ack, instance: inst, services: services, topology: topology)
+            checks = DHCPOptionCheck.check(ack, instance: inst, services: services, topology: topology)
         }
         var report = DHCPReport(
             instance: inst.name, mac: macs.first?.description, address: inst.ipv4?.description, subnet: services.subnet?.description,
@@ -275,47 +269,6 @@ struct DHCPReport: Codable {
         if run.verdict.status == .undiagnosed { return ServiceVerdict(run.verdict) }
         let how = exchange.map { "; \($0.detail)" } ?? ""
         return ServiceVerdict(status: .healthy, line: "healthy: DHCP for \(instance) is served by \(servers.map { "dnsmasq \($0.pid) in \($0.namespace)" }.joined(separator: ", ")) and the path works both ways\(how)")
-    }
-
-    /// The offered values against what the subnet says: the instance's own address, the
-    /// router the server is configured to give (or the router on the subnet), the DNS server
-    /// and the network MTU.
-    static func check(_ reply: DHCPReply, instance: Instance, services: InstanceServices, topology: Topology) -> [OptionCheck] {
-        var out: [OptionCheck] = []
-        let offered = reply.yourAddress?.description ?? "(none)"
-        if let ip = instance.ipv4 {
-            out.append(OptionCheck(option: "address", offered: offered, expected: "\(ip) (the instance's port)", ok: reply.yourAddress.map { IPAddress.v4($0) } == ip))
-        }
-        if let subnet = services.subnet, let mask = reply.subnetMask {
-            let length = mask.value.nonzeroBitCount
-            out.append(OptionCheck(option: "subnet mask", offered: "\(mask) (/\(length))", expected: "/\(subnet.length)", ok: length == subnet.length))
-        }
-        let expectedRouter = routerAddress(on: services.subnet, topology: topology) ?? services.dhcpRouter
-        if let r = expectedRouter {
-            out.append(OptionCheck(option: "router", offered: reply.router.map(\.description).joined(separator: ",").nonEmpty ?? "(none)",
-                                   expected: "\(r)", ok: reply.router.first.map { IPAddress.v4($0) } == r))
-        }
-        if let resolver = services.resolver(topology: topology) {
-            out.append(OptionCheck(option: "dns-server", offered: reply.dnsServers.map(\.description).joined(separator: ",").nonEmpty ?? "(none)",
-                                   expected: "\(resolver.address)", ok: reply.dnsServers.contains { IPAddress.v4($0) == resolver.address }))
-        }
-        if let mtu = services.dhcpMTU {
-            out.append(OptionCheck(option: "mtu", offered: reply.mtu.map(String.init) ?? "(none)", expected: "\(mtu) (dnsmasq option)", ok: reply.mtu == mtu))
-        } else if let nic = instance.nic, let m = topology.interface(nic)?.link.mtu, let offeredMTU = reply.mtu {
-            out.append(OptionCheck(option: "mtu", offered: "\(offeredMTU)", expected: "at most \(m) (the instance NIC)", ok: offeredMTU <= m))
-        }
-        return out
-    }
-
-    /// The address a router namespace has on `subnet`: the gateway the instance should be given.
-    static func routerAddress(on subnet: IPPrefix?, topology: Topology) -> IPAddress? {
-        guard let subnet else { return nil }
-        for ns in topology.namespaceOrder where topology.namespace(ns)?.isRouter == true {
-            if let a = topology.namespace(ns)!.inventory.addresses.first(where: { subnet.contains($0.prefix.address) && $0.prefix.length == subnet.length }) {
-                return a.prefix.address
-            }
-        }
-        return nil
     }
 
     /// The security-group rules about DHCP (UDP 67/68) in the chains of the instance's port, on

@@ -44,6 +44,9 @@ import Testing
         let (_, plan) = try await LabFixture.shared.healthyLab()
         let state = Self.stateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
+        // Real traffic first, as an operator's cloud has had: a lab fresh from `lab up` has not
+        // learned its MAC tables and neighbours yet, and the passive walks read those.
+        _ = try await HostCommand.run([hopscopeExecutable(), "lab", "check", "--prefix", LabFixture.prefix], timeout: .seconds(120), check: false)
 
         let diagnose = try await Self.hopscope(["diagnose", "vm1", "--active"], state: state)
         #expect(diagnose.code == 0, "healthy: exit 0. \(diagnose.stderr)")
