@@ -47,6 +47,12 @@ import Testing
         // Real traffic first, as an operator's cloud has had: a lab fresh from `lab up` has not
         // learned its MAC tables and neighbours yet, and the passive walks read those.
         _ = try await HostCommand.run([hopscopeExecutable(), "lab", "check", "--prefix", LabFixture.prefix], timeout: .seconds(120), check: false)
+        // And a few seconds to settle (br-phy takes its final MAC, tunnel neighbours re-resolve):
+        // at most 15 passive diagnoses, one a second, until one is clean.
+        for _ in 0..<15 {
+            if try await Self.hopscope(["diagnose", "vm1"], state: state).code == 0 { break }
+            try await Task.sleep(for: .seconds(1))
+        }
 
         let diagnose = try await Self.hopscope(["diagnose", "vm1", "--active"], state: state)
         #expect(diagnose.code == 0, "healthy: exit 0. \(diagnose.stderr)")
