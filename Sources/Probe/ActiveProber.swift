@@ -126,7 +126,8 @@ public final class ActiveProber: @unchecked Sendable {
     public func probe(walk index: Int, _ walk: DiagnosisWalk, result: PathResult, instance: Instance) async throws -> WalkProbe {
         let (probe, forwardLeg) = try choose(walk, result: result, instance: instance)
         let origin = try await origin(for: walk, result: result, instance: instance, probe: probe)
-        let plan = HopCapturePlan(walk: result, topology: topology)
+        let plan = HopCapturePlan(walk: result, topology: topology,
+                                  bypassed: origin.kind == .probePort ? instanceSideDevices(instance) : [:])
         let (sent, seen) = try await ProbeCapture.run(plan, probe: probe, onSession: { [weak self] s in
             guard let self else { return }
             let stopNow = self.lock.withLock { () -> Bool in
@@ -214,6 +215,34 @@ public final class ActiveProber: @unchecked Sendable {
         return port.origin(address: address, for: instance.name)
     }
 
+    /// The devices between an instance and its integration bridge (its NIC, tap, qbr, qvb and
+    /// qvo), as `name@namespace`: a probe port joins the bridge beside them, so its probes never
+    /// pass them and their captures would only say so.
+    func instanceSideDevices(_ instance: Instance) -> [String: String] {
+        let why = "the probe port joins the bridge beside the instance: not on the probe's path"
+        var out: [String: String] = ["-@": why]
+        func add(_ iid: InterfaceID?) {
+            guard let iid, let i = topology.interface(iid) else { return }
+            out["\(i.name)@\(iid.namespace.label)"] = why
+        }
+        add(instance.nic)
+        add(instance.tap)
+        if let tap = topology.interface(instance.tap) {
+            add(tap.bridgeMaster)
+            if let master = tap.bridgeMaster {
+                for (id, i) in topology.interfaces where i.bridgeMaster == master && id != instance.tap {
+                    add(id)
+                    add(i.vethPeer)
+                }
+            }
+        }
+        let context = DiagnosisContext(topology: topology, run: DiagnosisRun(instance: instance, request: "", walks: [], notes: []))
+        for p in context.instancePorts {
+            if let iid = topology.portDevices[p] { add(iid) } else { out["\(p.port)@\(topology.switches[p.instance].namespace?.label ?? "")"] = why }
+        }
+        return out
+    }
+
     /// The namespace (router, DHCP, external) that owns `address`, as an origin.
     func serviceOrigin(owning address: IPAddress) -> ProbeOrigin? {
         guard case .v4(let a) = address else { return nil }
@@ -239,8 +268,9 @@ public final class ActiveProber: @unchecked Sendable {
         guard let nsID = sw.namespace, let ns = topology.namespace(nsID), let ref = HopCapturePlan.reference(ns.inventory.namespace) else {
             throw ProbeOriginError("the switch of \(instance.name)'s port runs in a namespace Hopscope cannot enter")
         }
+        let gateway = InstanceServices(topology: topology, instance: instance).dhcpRouter
         let made = try await ProbePort.create(prefix: options.prefix, bridge: port.bridge, tag: row.port.tag, switchNamespace: ref,
-                                              address: options.probePortAddress, journal: journal)
+                                              address: options.probePortAddress, gateway: gateway, journal: journal)
         lock.withLock { probePort = made }
         return made
     }

@@ -17,11 +17,19 @@ public struct HopCapturePlan: Sendable {
     /// 1-based hop index -> why it is not captured.
     public var skipped: [Int: String]
 
-    public init(walk result: PathResult, topology: Topology) {
+    /// `bypassed`: devices (`name@namespace label`) the probe does not pass although the walk
+    /// does, with why: the instance's own tap, qbr, qvb and qvo when it leaves from a probe port.
+    public init(walk result: PathResult, topology: Topology, bypassed: [String: String] = [:]) {
         var points: [CapturePoint] = []
         var hopPoints: [Int: Int] = [:]
         var skipped: [Int: String] = [:]
         for hop in result.hops {
+            let isGuest = hop.device == nil || hop.role.hasSuffix("(guest)")
+            if let why = bypassed["\(hop.device ?? "-")@\(hop.namespace)"] ?? (isGuest || hop.role.hasPrefix("instance NIC") ? bypassed["-@"] : nil) {
+                skipped[hop.index] = why
+                continue
+            }
+            if isGuest { skipped[hop.index] = "the guest behind its tap: seen on the tap"; continue }
             guard let device = hop.device else { skipped[hop.index] = "no device (a guest behind its tap)"; continue }
             if hop.role.hasPrefix("OVS bridge") || hop.role == "patch" || hop.role.hasSuffix("tunnel") {
                 skipped[hop.index] = "\(hop.role): inside Open vSwitch, seen on the ports around it"

@@ -33,11 +33,12 @@ public struct ProbePort: Sendable {
     }
 
     /// Creates the port on `bridge` of the Open vSwitch running in `switchNamespace`, with access
-    /// VLAN `tag`. `prefix` is at most 8 characters. With `address` (CIDR), the probe end gets it.
+    /// VLAN `tag`. `prefix` is at most 8 characters. With `address` (CIDR), the probe end gets it,
+    /// and a default route via `gateway` when that is on its subnet (what DHCP would give it).
     /// Throws `CommandError`, `SystemCallError` or `OVSLookupError`; what was created so far stays
     /// in the journal for its `undoAll()`.
     public static func create(prefix: String, bridge: String, tag: Int?, switchNamespace: NamespaceRef,
-                              address: IPPrefix? = nil, journal: CleanupJournal) async throws -> ProbePort {
+                              address: IPPrefix? = nil, gateway: IPAddress? = nil, journal: CleanupJournal) async throws -> ProbePort {
         let short = String(prefix.prefix(8))
         let stem = String(format: "%04x", UInt16.random(in: 0...UInt16.max))
         let name = "\(short)-probe-\(stem)"
@@ -63,6 +64,9 @@ public struct ProbePort: Sendable {
         try await HostCommand.run(["ethtool", "-K", bridgeEnd, "tx", "off"], in: switchNamespace, check: false)
         if let address {
             try await HostCommand.run(["ip", "address", "add", address.description, "dev", probeEnd], in: .named(name))
+            if let gateway, address.contains(gateway) {
+                try await HostCommand.run(["ip", "route", "add", "default", "via", gateway.description], in: .named(name))
+            }
         }
         try journal.record(.run(argv: ovs.vsctlArgv(["--if-exists", "del-port", bridge, bridgeEnd]), namespace: switchNS,
                                 environment: ovs.environment, alreadyUndoneWhen: nil),
