@@ -143,3 +143,33 @@ import Testing
         }
     }
 }
+
+/// A signal while a probe port exists: the command stops its captures, skips the rest and
+/// removes the probe port, its namespace and its journal before it exits.
+@Suite(.serialized) struct ProbeCleanupOnSignalTests {
+    @Test func sigtermWhileAProbePortExistsLeavesNothingBehind() async throws {
+        let (_, plan) = try await LabFixture.shared.healthyLab()
+        let guest = try #require(plan.tapInstances.first, "the lab has a tap instance (no namespace: probes need a probe port)")
+        let state = ActiveProbeTests.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: hopscopeExecutable())
+        process.arguments = ["diagnose", "\(guest.address)", "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
+                             "--netns-prefix", "\(LabFixture.prefix)-"]
+        process.environment = ["HOPSCOPE_STATE_DIR": state, "NO_COLOR": "1", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait (at most 20 s) for the probe port's namespace, then signal.
+        var sawPort = false
+        for _ in 0..<200 where process.isRunning {
+            if try await HostCommand.run(["ip", "netns", "list"]).standardOutput.contains("hsprobes-probe-") { sawPort = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(sawPort, "the probe port was made")
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!process.isRunning, "the command ends within 30 s of the signal")
+        try await ActiveProbeTests.expectNothingLeft(state: state, probePrefix: "hsprobes", plan: plan)
+    }
+}
