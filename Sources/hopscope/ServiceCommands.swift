@@ -50,6 +50,75 @@ struct ActiveOptions: ParsableArguments {
     }
 }
 
+/// What `dhcp` and `dns` share: the instance, active probing, snapshots, and output.
+struct ServiceOptions: ParsableArguments {
+    @Argument(help: "The instance: IP, MAC, port id or prefix, tap, vm-uuid, domain name or namespace.")
+    var instance: String
+
+    @OptionGroup var probing: ActiveOptions
+    @OptionGroup var snapshot: SnapshotOptions
+
+    @Option(name: .customLong("netns-prefix"), help: ArgumentHelp(
+        "Live: read only the named namespaces whose name starts with PREFIX (and their switches), e.g. a lab's.", valueName: "PREFIX"))
+    var namespacePrefix: String?
+
+    @Flag(name: [.customShort("j"), .long], help: "Print JSON.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Print the walks' hops and every piece of evidence.")
+    var verbose = false
+
+    func validate() throws {
+        try probing.check(offline: snapshot.isOffline)
+        if namespacePrefix != nil && snapshot.isOffline { throw ValidationError("--netns-prefix selects what is read live; it does not apply to --snapshot") }
+    }
+
+    /// Collects (or loads) the snapshots and makes the command's report; every failure exits 2
+    /// with its message.
+    func report<R>(command: String, _ make: ([Snapshot]) async throws -> R) async throws -> R {
+        var report: R?
+        try await exitingWithStatus2 {
+            report = try await make(try await DiagnoseCommand.snapshots(snapshot, namespacePrefix: namespacePrefix, command: command))
+        }
+        guard let report else { throw ExitCode(2) }
+        return report
+    }
+}
+
+/// Text both service reports print: the verdict line in its colour, and the findings.
+enum ServiceText {
+    static func verdict(_ v: ServiceVerdict) -> String {
+        switch v.status {
+        case .healthy: Style.green(v.line)
+        case .problem: Style.red(v.line)
+        case .undiagnosed: Style.yellow(v.line)
+        }
+    }
+
+    static func findings(_ run: DiagnosisRun, verbose: Bool) -> [String] {
+        guard !run.findings.isEmpty else { return [] }
+        var lines = ["", Style.bold("findings") + " (most likely cause first)"]
+        for (n, f) in run.findings.enumerated() {
+            lines.append("\(n + 1). \(f.code.rawValue)  \(f.location)")
+            lines.append("   \(f.title)")
+            for e in (verbose ? f.evidence : Array(f.evidence.prefix(2))) { lines.append("   evidence: \(e)") }
+            lines.append("   advice: \(f.advice.summary)")
+            for c in f.advice.confirm { lines.append("     confirm: \(c)") }
+            for c in f.advice.fix { lines.append("     fix:     \(c)") }
+        }
+        return lines
+    }
+
+    static func walks(_ run: DiagnosisRun, verbose: Bool) -> [String] {
+        var lines: [String] = []
+        for w in run.walks {
+            lines.append("  \(w.description): \(w.result.map { $0.verdict.description } ?? "not walked: \(w.error ?? "?")")")
+            if verbose, let r = w.result { lines.append(PathRenderer.render(r, verbose: false)) }
+        }
+        return lines
+    }
+}
+
 /// Running a prober with cleanup that always happens: journals of crashed runs are replayed
 /// first, this run's journal (probe ports) is undone at the end, also after an error, and
 /// SIGINT/SIGTERM/SIGHUP stop the captures and skip the remaining probes instead of ending the
@@ -155,37 +224,14 @@ struct DHCPCommand: AsyncParsableCommand {
             Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose (or a usage or runtime error).
             """)
 
-    @Argument(help: "The instance: IP, MAC, port id or prefix, tap, vm-uuid, domain name or namespace.")
-    var instance: String
-
-    @OptionGroup var probing: ActiveOptions
-    @OptionGroup var snapshot: SnapshotOptions
-
-    @Option(name: .customLong("netns-prefix"), help: ArgumentHelp(
-        "Live: read only the named namespaces whose name starts with PREFIX (and their switches), e.g. a lab's.", valueName: "PREFIX"))
-    var namespacePrefix: String?
-
-    @Flag(name: [.customShort("j"), .long], help: "Print JSON.")
-    var json = false
-
-    @Flag(name: [.short, .long], help: "Print the walk's hops and every piece of evidence.")
-    var verbose = false
-
-    func validate() throws {
-        try probing.check(offline: snapshot.isOffline)
-        if namespacePrefix != nil && snapshot.isOffline { throw ValidationError("--netns-prefix selects what is read live; it does not apply to --snapshot") }
-    }
+    @OptionGroup var common: ServiceOptions
 
     func run() async throws {
-        var report: DHCPReport?
         let sink = ProbeSink()
-        try await exitingWithStatus2 {
-            let snapshots = try await DiagnoseCommand.snapshots(snapshot, namespacePrefix: namespacePrefix, command: "dhcp")
-            report = try await DHCPReport.make(instance: instance, snapshots: snapshots,
-                                               active: probing.active ? probing.options : nil, sink: sink)
+        let report = try await common.report(command: "dhcp") { snapshots in
+            try await DHCPReport.make(instance: common.instance, snapshots: snapshots, active: common.probing.active ? common.probing.options : nil, sink: sink)
         }
-        guard let report else { throw ExitCode(2) }
-        if json { try printJSON(report) } else { print(report.render(probes: sink.probes, verbose: verbose)) }
+        if common.json { try printJSON(report) } else { print(report.render(probes: sink.probes, verbose: common.verbose)) }
         if report.verdict.exitCode != 0 { throw ExitCode(report.verdict.exitCode) }
     }
 }
@@ -291,12 +337,7 @@ struct DHCPReport: Codable {
     }
 
     func render(probes: [WalkProbe], verbose: Bool) -> String {
-        var lines: [String] = []
-        switch verdict.status {
-        case .healthy: lines.append(Style.green(verdict.line))
-        case .problem: lines.append(Style.red(verdict.line))
-        case .undiagnosed: lines.append(Style.yellow(verdict.line))
-        }
+        var lines = [ServiceText.verdict(verdict)]
         lines.append("")
         lines.append(Style.bold("dhcp") + " \(instance): mac \(mac ?? "?"), address \(address ?? "?"), subnet \(subnet ?? "?")")
         if servers.isEmpty { lines.append("  no DHCP namespace or dnsmasq serves this subnet in the snapshots") }
@@ -321,22 +362,8 @@ struct DHCPReport: Codable {
         for r in securityGroupRules { lines.append("  \(r)") }
         lines.append("")
         lines.append(Style.bold("path") + " between dnsmasq and \(instance)")
-        for w in run.walks {
-            lines.append("  \(w.description): \(w.result.map { $0.verdict.description } ?? "not walked: \(w.error ?? "?")")")
-            if verbose, let r = w.result { lines.append(PathRenderer.render(r, verbose: false)) }
-        }
-        if !run.findings.isEmpty {
-            lines.append("")
-            lines.append(Style.bold("findings") + " (most likely cause first)")
-            for (n, f) in run.findings.enumerated() {
-                lines.append("\(n + 1). \(f.code.rawValue)  \(f.location)")
-                lines.append("   \(f.title)")
-                for e in (verbose ? f.evidence : Array(f.evidence.prefix(2))) { lines.append("   evidence: \(e)") }
-                lines.append("   advice: \(f.advice.summary)")
-                for c in f.advice.confirm { lines.append("     confirm: \(c)") }
-                for c in f.advice.fix { lines.append("     fix:     \(c)") }
-            }
-        }
+        lines += ServiceText.walks(run, verbose: verbose)
+        lines += ServiceText.findings(run, verbose: verbose)
         if let e = exchange {
             lines.append("")
             lines.append(Style.bold("exchange") + " from \(e.origin.label), xid 0x\(String(e.probe.transactionID, radix: 16))")
@@ -409,42 +436,20 @@ struct DNSCommand: AsyncParsableCommand {
             Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose (or a usage or runtime error).
             """)
 
-    @Argument(help: "The instance: IP, MAC, port id or prefix, tap, vm-uuid, domain name or namespace.")
-    var instance: String
+    @OptionGroup var common: ServiceOptions
 
     @Argument(help: "The name to resolve.")
     var name: String?
 
-    @OptionGroup var probing: ActiveOptions
-    @OptionGroup var snapshot: SnapshotOptions
-
-    @Option(name: .customLong("netns-prefix"), help: ArgumentHelp(
-        "Live: read only the named namespaces whose name starts with PREFIX (and their switches), e.g. a lab's.", valueName: "PREFIX"))
-    var namespacePrefix: String?
-
-    @Flag(name: [.customShort("j"), .long], help: "Print JSON.")
-    var json = false
-
-    @Flag(name: [.short, .long], help: "Print the walks' hops and every piece of evidence.")
-    var verbose = false
-
-    func validate() throws {
-        try probing.check(offline: snapshot.isOffline)
-        if namespacePrefix != nil && snapshot.isOffline { throw ValidationError("--netns-prefix selects what is read live; it does not apply to --snapshot") }
-    }
-
     func run() async throws {
-        var report: DNSReport?
         let sink = ProbeSink()
-        try await exitingWithStatus2 {
-            let snapshots = try await DiagnoseCommand.snapshots(snapshot, namespacePrefix: namespacePrefix, command: "dns")
-            var options = probing.options
-            options.dnsName = name
-            report = try await DNSReport.make(instance: instance, name: name, snapshots: snapshots,
-                                              active: probing.active ? options : nil, sink: sink)
+        var options = common.probing.options
+        options.dnsName = name
+        let report = try await common.report(command: "dns") { snapshots in
+            try await DNSReport.make(instance: common.instance, name: name, snapshots: snapshots,
+                                     active: common.probing.active ? options : nil, sink: sink)
         }
-        guard let report else { throw ExitCode(2) }
-        if json { try printJSON(report) } else { print(report.render(probes: sink.probes, verbose: verbose)) }
+        if common.json { try printJSON(report) } else { print(report.render(probes: sink.probes, verbose: common.verbose)) }
         if report.verdict.exitCode != 0 { throw ExitCode(report.verdict.exitCode) }
     }
 }
@@ -518,12 +523,7 @@ struct DNSReport: Codable {
     }
 
     func render(probes: [WalkProbe], verbose: Bool) -> String {
-        var lines: [String] = []
-        switch verdict.status {
-        case .healthy: lines.append(Style.green(verdict.line))
-        case .problem: lines.append(Style.red(verdict.line))
-        case .undiagnosed: lines.append(Style.yellow(verdict.line))
-        }
+        var lines = [ServiceText.verdict(verdict)]
         lines.append("")
         lines.append(Style.bold("dns") + " \(instance)" + (name.map { ", resolving \($0)" } ?? ""))
         lines.append("  resolver: \(resolver ?? "(none)")" + (resolverHow.map { ": \($0)" } ?? ""))
@@ -533,21 +533,8 @@ struct DNSReport: Codable {
         for u in upstreams { lines.append("  upstream: \(u.address) (\(u.argument))") }
         lines.append("")
         lines.append(Style.bold("paths"))
-        for w in run.walks {
-            lines.append("  \(w.description): \(w.result.map { $0.verdict.description } ?? "not walked: \(w.error ?? "?")")")
-            if verbose, let r = w.result { lines.append(PathRenderer.render(r, verbose: false)) }
-        }
-        if !run.findings.isEmpty {
-            lines.append("")
-            lines.append(Style.bold("findings") + " (most likely cause first)")
-            for (n, f) in run.findings.enumerated() {
-                lines.append("\(n + 1). \(f.code.rawValue)  \(f.location)")
-                lines.append("   \(f.title)")
-                for e in (verbose ? f.evidence : Array(f.evidence.prefix(2))) { lines.append("   evidence: \(e)") }
-                lines.append("   advice: \(f.advice.summary)")
-                for c in f.advice.confirm { lines.append("     confirm: \(c)") }
-            }
-        }
+        lines += ServiceText.walks(run, verbose: verbose)
+        lines += ServiceText.findings(run, verbose: verbose)
         if !probes.isEmpty {
             lines.append("")
             for a in answers { lines.append(Style.bold("query") + " \(a.probe.kind) from \(a.origin.label) to \(a.probe.destination?.description ?? "?"): \(a.detail)") }
