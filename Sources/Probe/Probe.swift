@@ -81,11 +81,13 @@ public struct Probe: Sendable, Hashable, Codable {
             if a.isReply && a.senderProtocolAddress == destination { return .answer }
             return nil
         case .udp(let port):
+            if let q = quotedPorts(layers, frame), q.destination == port, q.source == sourcePort || q.address == destination { return .answer }
             guard case .udp(let u)? = layers.last(where: { if case .udp = $0 { true } else { false } }) else { return nil }
             if u.destinationPort == port && contains(frame[(u.offset + 8)...], marker) { return .request }
             if u.sourcePort == port && u.destinationPort == sourcePort { return .answer }
             return nil
         case .tcp(let port):
+            if let q = quotedPorts(layers, frame), q.destination == port, q.source == sourcePort || q.address == destination { return .answer }
             guard case .tcp(let t)? = layers.last(where: { if case .tcp = $0 { true } else { false } }) else { return nil }
             if t.destinationPort == port && t.sourcePort == sourcePort && t.syn && !t.ack { return .request }
             if t.sourcePort == port && t.destinationPort == sourcePort && ((t.syn && t.ack) || t.rst) { return .answer }
@@ -106,6 +108,26 @@ public struct Probe: Sendable, Hashable, Codable {
     public static func summary(of frame: [UInt8], linkType: LinkType = .ethernet) -> String {
         let packet = Packet(decoding: frame, linkType: linkType)
         return frame.withUnsafeBytes { packet.summary(in: $0) }
+    }
+
+    /// The ports and destination address of the datagram an ICMP destination unreachable quotes
+    /// (the probe as the refusing host saw it: SNAT may have changed its source port), or nil
+    /// for any other frame.
+    func quotedPorts(_ layers: [Layer], _ frame: [UInt8]) -> (source: UInt16, destination: UInt16, address: IPv4Address?)? {
+        guard case .icmp(let icmp)? = layers.last(where: { if case .icmp = $0 { true } else { false } }),
+              frame.count > icmp.offset, frame[icmp.offset] == 3 else { return nil }
+        return frame.withUnsafeBytes { b -> (source: UInt16, destination: UInt16, address: IPv4Address?)? in
+            guard let quoted = icmp.quotedPacket(in: b) else { return nil }
+            let address = quoted.firstIPv4?.destination
+            for layer in quoted.layers {
+                switch layer {
+                case .udp(let u): return (u.sourcePort, u.destinationPort, address)
+                case .tcp(let t): return (t.sourcePort, t.destinationPort, address)
+                default: continue
+                }
+            }
+            return nil
+        }
     }
 
     static func sameName(_ a: String, _ b: String) -> Bool {

@@ -116,6 +116,11 @@ import Topology
                                   payload: [1, 2, 3])
         #expect(probe.leg(of: out) == .request)
         #expect(probe.leg(of: back) == .answer)
+        // Port unreachable, quoting the probe's IP header and first 8 bytes: also its answer.
+        let quoted = Array(out[14..<(14 + 28)])
+        let unreachable = try Frames.ipv4(from: server, to: mac, source: gateway, destination: vm, protocol: 1,
+                                          payload: ICMPHeader.encode(type: 3, code: 3, restOfHeader: 0, data: quoted))
+        #expect(probe.leg(of: unreachable) == .answer)
     }
 }
 
