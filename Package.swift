@@ -94,11 +94,13 @@ let package = Package(
         // Probe recognition, capture planning and DHCP option checks on frames and recorded lab snapshots.
         .testTarget(name: "ProbeTests", dependencies: ["Probe", "Diagnosis", "PathTrace", "Topology", "Packets", "HopscopeModel"],
                     swiftSettings: strict),
+        // Diagnoses of recorded lab snapshots and edited copies: every check, ranking, verdicts (issue 8).
+        .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis", "PathTrace", "Topology", "HopscopeModel", "Lab"], swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
             dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "OpenVSwitch",
-                           "Packets", "Capture", "CPcap", "Lab", "hopscope"],
+                           "Packets", "Capture", "CPcap", "Lab", "hopscope", "Collector", "Diagnosis"],
             swiftSettings: strict),
         // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
         .executableTarget(name: "ovs-bench", dependencies: ["OpenVSwitch", "HopscopeModel", "Namespaces"],

@@ -11,11 +11,20 @@ public struct LinkDownCheck: DiagnosisCheck {
 
     public func findings(in c: DiagnosisContext) -> [Finding] {
         var out: [Finding] = []
-        for s in c.stops where s.dropped {
+        for s in c.stops {
             let h = s.hop
-            guard h.summary.contains("administratively down") || h.summary.contains("has no carrier"),
-                  let iid = c.interfaceID(of: h), let i = c.topology.interface(iid) else { continue }
-            out.append(finding(c, iid, i, location: c.location(walk: s.walk, hop: h), relevance: .cause))
+            if s.dropped, h.summary.contains("administratively down") || h.summary.contains("has no carrier"),
+               let iid = c.interfaceID(of: h), let i = c.topology.interface(iid) {
+                // A veth without a followable peer has no carrier by nature: VETH_PEER_MISSING says why.
+                if i.link.kind == .veth && i.link.adminUp && i.vethPeer == nil { continue }
+                out.append(finding(c, iid, i, location: c.location(walk: s.walk, hop: h), relevance: .cause))
+            } else if let (owner, node) = downNextHop(c, h) {
+                // The next hop cannot be resolved because the interface that owns it is down.
+                var f = finding(c, owner, node, location: c.location(owner, walk: s.walk, hop: nil), relevance: .cause)
+                f.evidence += h.evidence.filter { $0.kind == .neighbor }
+                f.headline = "the next hop \(node.addresses.map(\.address.description).joined(separator: ", ")) is on \(node.name) on \(c.node(owner.namespace)), which is down: \(h.summary)"
+                out.append(f)
+            }
         }
         if let nic = c.instance.nic, let i = c.topology.interface(nic), !i.link.adminUp {
             let p = c.place(device: i.name, namespace: nic.namespace.label, node: c.node(nic.namespace))
@@ -23,6 +32,17 @@ public struct LinkDownCheck: DiagnosisCheck {
             out.append(finding(c, nic, i, location: p.location, relevance: onStop ? .cause : p.relevance))
         }
         return out
+    }
+
+    /// The administratively down interface that owns the next hop a stop hop could not resolve.
+    func downNextHop(_ c: DiagnosisContext, _ h: PathHop) -> (InterfaceID, Topology.InterfaceNode)? {
+        guard let range = h.summary.range(of: "neighbour entry for ") else { return nil }
+        let word = h.summary[range.upperBound...].split(separator: " ").first.map(String.init) ?? ""
+        guard let next = IPAddress(word) else { return nil }
+        for owner in c.topology.addressOwners[next] ?? [] {
+            if let node = c.topology.interface(owner), !node.link.adminUp { return (owner, node) }
+        }
+        return nil
     }
 
     func finding(_ c: DiagnosisContext, _ iid: InterfaceID, _ i: Topology.InterfaceNode, location: FindingLocation, relevance: Relevance) -> Finding {
