@@ -91,33 +91,42 @@ import Testing
         try await Self.expectNothingLeft(state: state, probePrefix: "hsprobep", plan: plan)
     }
 
-    @Test func dhcpHostMissingIsNamedByDHCPAndTheExchangeFails() async throws {
+    /// Every DHCP and DNS fault of the lab, through the command that applies (`dhcp` or `dns`,
+    /// active): the first finding is the code and place `LabFaultDiagnoses` gives for the fault
+    /// (what `diagnose` reports, README fault table), and the probe says the same.
+    @Test(arguments: ["dnsmasq-stopped", "dhcp-host-missing", "sg-drops-dhcp", "upstream-dns-down", "dns-server-down"])
+    func serviceFaultIsNamedByItsCommand(_ fault: String) async throws {
         let state = Self.stateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        try await LabFixture.shared.withFault("dhcp-host-missing", instance: "vm1") { _, plan in
-            let dhcp = try await Self.hopscope(["dhcp", "vm1", "--active"], state: state)
-            #expect(dhcp.code == 1, "\(dhcp.stderr)")
-            let run = try #require(dhcp.json["run"] as? [String: Any])
-            let first = try #require(Self.findings(run).first)
-            #expect(first["code"] as? String == "DHCP_NO_HOST_ENTRY")
-            #expect((first["location"] as? [String: Any])?["namespace"] as? String == plan.dhcp.namespace)
-            #expect((dhcp.json["exchange"] as? [String: Any])?["answered"] as? Bool == false)
-            try await Self.expectNothingLeft(state: state, probePrefix: "hsprobe", plan: plan)
-        }
-    }
-
-    @Test func upstreamDNSDownIsNamedByDNSAndTheUpstreamQueryIsNotAnswered() async throws {
-        let state = Self.stateDirectory()
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        try await LabFixture.shared.withFault("upstream-dns-down") { _, plan in
-            let dns = try await Self.hopscope(["dns", "vm1", plan.external.dnsRecords[0].name, "--active"], state: state)
-            #expect(dns.code == 1, "\(dns.stderr)")
-            let run = try #require(dns.json["run"] as? [String: Any])
-            #expect(Self.findings(run).first?["code"] as? String == "DNS_UPSTREAM_UNREACHABLE")
-            let upstream = ((dns.json["answers"] as? [[String: Any]]) ?? []).first {
-                ($0["probe"] as? [String: Any])?["destination"] as? String == "\(plan.dhcp.upstreamServer)"
+        let expected = try #require(LabFaultDiagnoses.named(fault), "the fault table has \(fault)")
+        try await LabFixture.shared.withFault(fault) { _, plan in
+            let vm = expected.instance(plan)
+            let isDHCP = expected.code.hasPrefix("DHCP")
+            let name = plan.external.dnsRecords[0].name
+            let r = try await Self.hopscope(isDHCP ? ["dhcp", vm, "--active"] : ["dns", vm, name, "--active"], state: state)
+            #expect(r.code == 1, "\(fault): a problem: exit 1. \(r.stderr)")
+            let run = try #require(r.json["run"] as? [String: Any])
+            let first = try #require(Self.findings(run).first, "\(fault): a finding")
+            #expect(first["code"] as? String == expected.code, "\(fault)")
+            let location = (first["location"] as? [String: Any]) ?? [:]
+            let place = expected.place(plan)
+            #expect(location["namespace"] as? String == place.namespace, "\(fault): \(location)")
+            if let device = place.device { #expect(location["device"] as? String == device, "\(fault): \(location)") }
+            if isDHCP {
+                #expect((r.json["exchange"] as? [String: Any])?["answered"] as? Bool == false, "\(fault): no DHCPACK")
+            } else if fault == "dns-server-down" {
+                #expect(r.json["resolver"] == nil, "DNS off in dnsmasq: DHCP gives no resolver, so there is nothing to query")
+            } else {
+                #expect(((r.json["answers"] as? [[String: Any]]) ?? []).contains { $0["answered"] as? Bool == false }, "\(fault): a query unanswered")
             }
-            #expect(upstream?["answered"] as? Bool == false, "the upstream query gets no answer")
+            if fault == "sg-drops-dhcp", let stop = location["hop"] as? Int {
+                // The server's offers are captured on every hop up to the bridge that drops them.
+                let offers = ((run["observations"] as? [[String: Any]]) ?? []).first { ($0["probe"] as? String)?.hasPrefix("the answers to") == true }
+                let sightings = (offers?["sightings"] as? [[String: Any]]) ?? []
+                #expect(!sightings.isEmpty && sightings.allSatisfy { $0["seen"] as? Bool == true }, "\(sightings)")
+                #expect(sightings.compactMap { $0["hop"] as? Int }.max() == stop - 1, "last seen right before hop \(stop)")
+            }
+            try await Self.expectNothingLeft(state: state, probePrefix: "hsprobe", plan: plan)
         }
     }
 
@@ -157,16 +166,21 @@ import Testing
         process.arguments = ["diagnose", "\(guest.address)", "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
                              "--netns-prefix", "\(LabFixture.prefix)-"]
         process.environment = ["HOPSCOPE_STATE_DIR": state, "NO_COLOR": "1", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let output = state + "-output"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardOutput = log
+        process.standardError = log
         try process.run()
         // Wait (at most 20 s) for the probe port's namespace, then signal.
         var sawPort = false
-        for _ in 0..<200 where process.isRunning {
-            if try await HostCommand.run(["ip", "netns", "list"]).standardOutput.contains("hsprobes-probe-") { sawPort = true; break }
-            try await Task.sleep(for: .milliseconds(100))
+        for _ in 0..<1000 where process.isRunning {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+            if names.contains(where: { $0.hasPrefix("hsprobes-probe-") }) { sawPort = true; break }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(sawPort, "the probe port was made")
+        #expect(sawPort, "the probe port was made: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
         kill(process.processIdentifier, SIGTERM)
         for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!process.isRunning, "the command ends within 30 s of the signal")
