@@ -21,6 +21,9 @@ public struct ProbeOptions: Sendable {
     /// The address (CIDR) a probe port takes for ICMP, UDP, TCP and DNS probes; without it a
     /// probe port sends only DHCP and ARP.
     public var probePortAddress: IPPrefix?
+    /// Where to keep what the captures saw: one directory per walk (`walk-N-PURPOSE`) with a
+    /// pcap per hop and the merged `all-hops.pcapng`; nil keeps nothing.
+    public var captureDirectory: String?
 
     public init() {}
 }
@@ -40,6 +43,8 @@ public struct WalkProbe: Sendable, Codable {
     /// Which leg of the probe travels the walk's forward hops (the answers, for a DHCP walk,
     /// which goes from the server to the instance).
     public var forwardLeg: Probe.Leg = .request
+    /// The merged capture of the walk's hops, when `ProbeOptions.captureDirectory` was given.
+    public var captureFile: String?
 }
 
 /// Sends probes along a diagnosis' walks while capturing on their hops, and turns what was seen
@@ -128,7 +133,8 @@ public final class ActiveProber: @unchecked Sendable {
         let origin = try await origin(for: walk, result: result, instance: instance, probe: probe)
         let plan = HopCapturePlan(walk: result, topology: topology,
                                   bypassed: origin.kind == .probePort ? instanceSideDevices(instance) : [:])
-        let (sent, seen) = try await ProbeCapture.run(plan, probe: probe, onSession: { [weak self] s in
+        let directory = options.captureDirectory.map { "\($0)/walk-\(index)-\(walk.purpose.rawValue)" }
+        let (sent, seen, file) = try await ProbeCapture.run(plan, probe: probe, outputDirectory: directory, journal: journal, onSession: { [weak self] s in
             guard let self else { return }
             let stopNow = self.lock.withLock { () -> Bool in
                 self.sessions.append(s)
@@ -142,7 +148,8 @@ public final class ActiveProber: @unchecked Sendable {
         let sightings = ProbeCapture.hopSightings(result, plan: plan, seen: seen, forwardLeg: forwardLeg)
             .map { ProbeObservation.HopSighting(hop: $0.hop, seen: $0.seen, evidence: [$0.evidence]) }
         return WalkProbe(walk: index, result: sent, notProbed: nil, sightings: sightings, uncaptured: plan.skipped,
-                         replyHops: Set(result.hops.filter { $0.direction == .reply }.map(\.index)), forwardLeg: forwardLeg)
+                         replyHops: Set(result.hops.filter { $0.direction == .reply }.map(\.index)), forwardLeg: forwardLeg,
+                         captureFile: file)
     }
 
     // MARK: Choosing the probe

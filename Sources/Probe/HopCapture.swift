@@ -93,20 +93,22 @@ public struct PointSightings: Sendable {
 ///
 /// The libpcap handles are open (capturing) before `body` starts and are closed when this
 /// returns or throws; `stop()` of the returned session is also reachable through `onSession` for
-/// Ctrl-C. Captures keep nothing on disk.
+/// Ctrl-C. With `outputDirectory`, every hop's packets are also written there (one pcap per hop
+/// and `all-hops.pcapng`, committed atomically; partial files are journaled in `journal`).
 public enum ProbeCapture {
     /// Extra time after `body` for the last replies to pass every hop.
     public static let settle: Duration = .milliseconds(300)
 
-    public static func run<T: Sendable>(_ plan: HopCapturePlan, probe: Probe,
+    public static func run<T: Sendable>(_ plan: HopCapturePlan, probe: Probe, outputDirectory: String? = nil, journal: CleanupJournal? = nil,
                                         onSession: @Sendable (CaptureSession) -> Void = { _ in },
-                                        _ body: () async throws -> T) async throws -> (T, [PointSightings]) {
-        guard !plan.points.isEmpty else { return (try await body(), []) }
+                                        _ body: () async throws -> T) async throws -> (T, [PointSightings], String?) {
+        guard !plan.points.isEmpty else { return (try await body(), [], nil) }
         var configuration = CaptureConfiguration(
             points: plan.points,
             options: LiveCaptureOptions(snapshotLength: 2048, bufferSize: 2 << 20, immediate: true, promiscuous: true),
-            duration: .seconds(30), deliverPackets: true)
+            duration: .seconds(30), outputDirectory: outputDirectory, deliverPackets: true)
         configuration.streamBatchLimit = 4096
+        configuration.journal = journal
         let session = try CaptureSession(configuration)
         onSession(session)
         let collector = Task { () -> [PointSightings] in
@@ -135,8 +137,8 @@ public enum ProbeCapture {
         }
         session.stop()
         let sightings = await collector.value
-        _ = try await session.finish()
-        return (value, sightings)
+        let result = try await session.finish()
+        return (value, sightings, result.mergedFile)
     }
 
     /// The walk's hops as sightings: a forward hop saw the probe when its point captured the

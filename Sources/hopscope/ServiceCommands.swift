@@ -30,10 +30,18 @@ struct ActiveOptions: ParsableArguments {
     @Option(name: .customLong("probe-timeout"), help: ArgumentHelp("Seconds each probe waits for its answer.", valueName: "SECONDS"))
     var timeout: Double = 2
 
+    @Option(name: .customLong("probe-pcap"), help: ArgumentHelp(
+        "Keep what the captures saw in DIR: per walk, a pcap per hop and all-hops.pcapng.", valueName: "DIR"))
+    var captureDirectory: String?
+
     func check(offline: Bool) throws {
         guard active else { return }
         if offline { throw ValidationError("--active sends probes on the live machine; it does not apply to --snapshot") }
         if let a = probeAddress, IPPrefix(a) == nil { throw ValidationError("--probe-address takes an address with its prefix length, e.g. 10.0.0.250/24") }
+        if let d = captureDirectory, FileManager.default.fileExists(atPath: d),
+           !((try? FileManager.default.contentsOfDirectory(atPath: d))?.isEmpty ?? false) {
+            throw ValidationError("--probe-pcap \(d) exists and is not empty; give a new or empty directory")
+        }
         if !(0.1...30).contains(timeout) { throw ValidationError("--probe-timeout must be 0.1 to 30 seconds") }
         if probePrefix.isEmpty || probePrefix.contains(where: { !$0.isLetter && !$0.isNumber && $0 != "-" }) {
             throw ValidationError("--probe-prefix takes letters, digits and '-'")
@@ -46,6 +54,7 @@ struct ActiveOptions: ParsableArguments {
         o.timeout = .milliseconds(Int(timeout * 1000))
         o.preferProbePort = probePort
         o.probePortAddress = probeAddress.flatMap { IPPrefix($0) }
+        o.captureDirectory = captureDirectory
         return o
     }
 }
@@ -181,6 +190,7 @@ enum ActiveProbing {
             lines.append(Style.bold("probe") + " walk \(p.walk) (\(w?.purpose.rawValue ?? "?")): " + (p.result.map {
                 "\($0.probe.kind) from \($0.origin.label): " + ($0.answered ? Style.green($0.detail) : Style.red($0.detail))
             } ?? "not probed: \(p.notProbed ?? "?")"))
+            if let f = p.captureFile { lines.append("  captured: \(f)") }
             guard let r = w?.result, !p.sightings.isEmpty else { continue }
             var rows: [[String]] = []
             for hop in r.hops {
