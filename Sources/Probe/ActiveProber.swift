@@ -45,6 +45,11 @@ public struct WalkProbe: Sendable, Codable {
     public var forwardLeg: Probe.Leg = .request
     /// The merged capture of the walk's hops, when `ProbeOptions.captureDirectory` was given.
     public var captureFile: String?
+    /// When the walk stops at a neighbour entry that is not resolved: an ARP request for that
+    /// next hop sent from the stop hop's own device, and whether it was answered now.
+    public var arp: ProbeResult?
+    /// The hop the ARP request left from (the walk's stop).
+    public var arpHop: Int?
 }
 
 /// Sends probes along a diagnosis' walks while capturing on their hops, and turns what was seen
@@ -123,6 +128,13 @@ public final class ActiveProber: @unchecked Sendable {
                 out.append(ProbeObservation(walk: p.walk, probe: leg == .request ? base : "the answers to \(base)", answered: r.answered,
                                             sightings: hops))
             }
+            // The ARP request at an unresolved neighbour, as one sighting at the hop it left from.
+            if let a = p.arp, let stop = p.arpHop {
+                let evidence = Evidence(kind: .probe, source: "ARP from \(a.origin.label)", text: a.detail,
+                                        note: a.answered ? "answered now" : "unanswered: the next hop does not answer ARP")
+                out.append(ProbeObservation(walk: p.walk, probe: "\(a.probe.kind) for \(a.probe.destination?.description ?? "?") from \(a.origin.label)",
+                                            answered: a.answered, sightings: [.init(hop: stop, seen: true, evidence: [evidence])]))
+            }
         }
         return out
     }
@@ -145,11 +157,36 @@ public final class ActiveProber: @unchecked Sendable {
             try await ProbeSender.send(probe, from: origin, timeout: options.timeout)
         }
         lock.withLock { sessions.removeAll() }
+        let arp = isStopped ? nil : try? await arpAtUnresolvedNeighbour(walk)
         let sightings = ProbeCapture.hopSightings(result, plan: plan, seen: seen, forwardLeg: forwardLeg)
             .map { ProbeObservation.HopSighting(hop: $0.hop, seen: $0.seen, evidence: [$0.evidence]) }
         return WalkProbe(walk: index, result: sent, notProbed: nil, sightings: sightings, uncaptured: plan.skipped,
                          replyHops: Set(result.hops.filter { $0.direction == .reply }.map(\.index)), forwardLeg: forwardLeg,
-                         captureFile: file)
+                         captureFile: file, arp: arp, arpHop: arp == nil ? nil : walk.stopHop?.index)
+    }
+
+    /// An ARP request from the device where the walk stopped for the next hop it could not
+    /// resolve (a neighbour entry `INCOMPLETE`/`FAILED`, or none at all), or nil when the walk did
+    /// not stop for want of a neighbour or the device cannot be entered. The next hop is the
+    /// route lookup's in the stop hop's namespace for the packet there.
+    func arpAtUnresolvedNeighbour(_ walk: DiagnosisWalk) async throws -> ProbeResult? {
+        guard let hop = walk.stopHop, let device = hop.device, let verdict = walk.result?.verdict else { return nil }
+        let unresolvedEntry = hop.evidence.contains { e in
+            e.kind == .neighbor && ["INCOMPLETE", "FAILED"].contains { e.text.contains($0) } && !e.text.contains("lladdr")
+        }
+        guard unresolvedEntry || verdict.reason.contains("neighbour"),
+              let nsID = HopCapturePlan.namespaceID(label: hop.namespace, node: hop.node, in: topology),
+              let ns = topology.namespace(nsID), let ref = HopCapturePlan.reference(ns.inventory.namespace),
+              let iface = topology.interface(named: device, in: nsID), let mac = iface.link.mac,
+              let destination = hop.packet.ipDst,
+              case .v4(let target)? = RouteLookup.lookup(ns.inventory, destination: destination).nextHop(for: destination) else { return nil }
+        let sender: IPv4Address? = iface.addresses.compactMap { p -> IPv4Address? in
+            if case .v4(let a) = p.address, p.contains(.v4(target)) { a } else { nil }
+        }.first
+        let origin = ProbeOrigin(kind: .service, namespaceName: ns.inventory.namespace.names.first,
+                                 pid: ref == .current ? nil : ns.inventory.namespace.processes.first?.pid,
+                                 interface: device, mac: mac, address: sender, label: "\(device) in \(ns.label)")
+        return try await ProbeSender.send(Probe(kind: .arp, destination: target), from: origin, timeout: options.timeout)
     }
 
     // MARK: Choosing the probe

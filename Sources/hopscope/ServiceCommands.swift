@@ -191,6 +191,9 @@ enum ActiveProbing {
                 "\($0.probe.kind) from \($0.origin.label): " + ($0.answered ? Style.green($0.detail) : Style.red($0.detail))
             } ?? "not probed: \(p.notProbed ?? "?")"))
             if let f = p.captureFile { lines.append("  captured: \(f)") }
+            if let a = p.arp {
+                lines.append("  arp at the stop: \(a.probe.kind) from \(a.origin.label): " + (a.answered ? Style.green(a.detail) : Style.red(a.detail)))
+            }
             guard let r = w?.result, !p.sightings.isEmpty else { continue }
             var rows: [[String]] = []
             for hop in r.hops {
