@@ -130,6 +130,22 @@ import Testing
         }
     }
 
+    /// The provider gateway stops answering ARP: the probes are last seen entering the router and
+    /// lost at its qg- port, and an ARP request from that port gets no answer.
+    @Test func unresolvedGatewayIsConfirmedByARPFromTheRoutersGatewayPort() async throws {
+        let state = Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await LabFixture.shared.withFault("gateway-unresolved") { _, plan in
+            let vm = plan.probeInstance.namespace
+            let d = try await Self.hopscope(["diagnose", vm, "--to", "\(plan.external.internetClient)", "--active"], state: state)
+            #expect(d.code == 1, "\(d.stderr)")
+            let first = try #require(Self.findings(d.json).first)
+            #expect((first["location"] as? [String: Any])?["device"] as? String == plan.router.gatewayPort.name, "\(first)")
+            let arp = Self.observations(d.json).first { $0.probe.hasPrefix("an ARP request for \(plan.router.defaultGateway)") }
+            #expect(arp != nil && arp?.answered == false, "\(Self.observations(d.json).map(\.probe))")
+        }
+    }
+
     @Test func securityGroupDropIsNamedAtTheBridgeAndTheProbeIsLastSeenBeforeIt() async throws {
         let state = Self.stateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
@@ -163,7 +179,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: state) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: hopscopeExecutable())
-        process.arguments = ["diagnose", "\(guest.address)", "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
+        process.arguments = ["diagnose", "\(guest.mac)", "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
                              "--netns-prefix", "\(LabFixture.prefix)-"]
         process.environment = ["HOPSCOPE_STATE_DIR": state, "NO_COLOR": "1", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
         let output = state + "-output"
