@@ -89,13 +89,16 @@ let package = Package(
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel", "Packets"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Walks on lab snapshots recorded by scripts/record-snapshots (and edited copies of them).
-        .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab"],
+        // Snapshot edits (a link down, a rule removed, an OVSDB column changed) for the path and diagnosis tests.
+        .target(name: "SnapshotTestSupport", dependencies: ["HopscopeModel"], path: "Tests/SnapshotTestSupport", swiftSettings: strict),
+        .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab", "SnapshotTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         // Probe recognition, capture planning and DHCP option checks on frames and recorded lab snapshots.
         .testTarget(name: "ProbeTests", dependencies: ["Probe", "Diagnosis", "PathTrace", "Topology", "Packets", "HopscopeModel"],
                     swiftSettings: strict),
         // Diagnoses of recorded lab snapshots and edited copies: every check, ranking, verdicts (issue 8).
-        .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis", "PathTrace", "Topology", "HopscopeModel", "Lab"], swiftSettings: strict),
+        .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis", "PathTrace", "Topology", "HopscopeModel", "Lab", "SnapshotTestSupport"],
+                    swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",

@@ -106,13 +106,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
         if options.isOffline { return try options.load() }
         var collector = CollectorOptions()
         collector.collectorName = "hopscope \(Hopscope.configuration.version)"
-        if let namespacePrefix {
-            let names = NamespaceDiscovery.discover(includeProcesses: false).namespaces.flatMap(\.namespace.names)
-                .filter { $0.hasPrefix(namespacePrefix) }
-            guard !names.isEmpty else { throw RuntimeError("no named namespace starts with \(namespacePrefix) (see `ip netns`)") }
-            collector.namespaces = .some(names.sorted())
-            collector.libvirt = false
-        }
+        if let namespacePrefix { try collector.selectNamespaces(prefix: namespacePrefix) }
         do { return [try await SnapshotCollector.collect(collector)] } catch let e as MissingCapabilityError {
             throw RuntimeError("\(e) (run hopscope \(command) as root, or give --snapshot FILE)")
         }

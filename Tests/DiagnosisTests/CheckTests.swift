@@ -3,6 +3,7 @@ import Foundation
 import HopscopeModel
 import Lab
 import PathTrace
+import SnapshotTestSupport
 import Testing
 
 /// Every check on recorded lab snapshots and edited copies: the fault's code comes first, at the
@@ -142,6 +143,7 @@ import Testing
         #expect(rule.kind == .firewallRule && rule.source.contains("sg-fallback") && rule.text.contains("-j DROP") && rule.note != nil)
         #expect(run.verdict.line.hasPrefix("unreachable: the packet is dropped on \(plan.computeNode.namespace) by security-group rule"))
         #expect(f.advice.summary.contains("allow ICMP") && f.advice.summary.contains("SSH"))
+        #expect(f.advice.fix == ["openstack security group rule create --ingress --protocol icmp SECURITY_GROUP"])
         // The instance's own basic connectivity does not need ingress ICMP.
         #expect(try F.diagnose(try F.load("sg-drops-icmp")).findings.isEmpty)
     }

@@ -2,6 +2,7 @@ import Diagnosis
 import Foundation
 import HopscopeModel
 import Lab
+import SnapshotTestSupport
 import PathTrace
 import Testing
 
@@ -37,48 +38,5 @@ enum DiagnosisFixtures {
 
     static func describe(_ run: DiagnosisRun) -> String {
         run.findings.map { "\($0.code) \($0.relevance) \($0.location)" }.joined(separator: "; ")
-    }
-}
-
-/// Edits of a snapshot value (the same kinds as the path tests' fixture edits).
-extension Snapshot {
-    mutating func editNamespace(_ label: String, _ body: (inout NamespaceInventory) -> Void) {
-        let i = network.namespaces.firstIndex { $0.namespace.label == label }!
-        body(&network.namespaces[i])
-    }
-
-    mutating func editLink(_ namespace: String, _ name: String, _ body: (inout Link) -> Void) {
-        editNamespace(namespace) { ns in
-            let i = ns.links.firstIndex { $0.name == name }!
-            body(&ns.links[i])
-        }
-    }
-
-    @discardableResult
-    mutating func removeIptablesLines(_ namespace: String, containing fragments: [String]) -> Int {
-        let i = firewalls.firstIndex { $0.namespace == namespace }!
-        let lines = firewalls[i].iptablesSave!.split(separator: "\n", omittingEmptySubsequences: false)
-        let kept = lines.filter { line in !fragments.allSatisfy { line.contains($0) } }
-        firewalls[i].iptablesSave = kept.joined(separator: "\n")
-        return lines.count - kept.count
-    }
-
-    mutating func editSwitch(_ node: String, _ body: (inout OVSInstanceSnapshot) -> Void) {
-        let i = openVSwitch.firstIndex { $0.instance.node == node }!
-        body(&openVSwitch[i])
-    }
-
-    mutating func editPort(_ node: String, _ name: String, _ body: (inout OVSPortRow) -> Void) {
-        editSwitch(node) { o in
-            let i = o.database!.ports.firstIndex { $0.name == name }!
-            body(&o.database!.ports[i])
-        }
-    }
-
-    mutating func editInterface(_ node: String, _ name: String, _ body: (inout OVSInterfaceRow) -> Void) {
-        editSwitch(node) { o in
-            let i = o.database!.interfaces.firstIndex { $0.name == name }!
-            body(&o.database!.interfaces[i])
-        }
     }
 }

@@ -146,7 +146,8 @@ import Testing
             #expect(throws: LabError.invalidPrefix(bad)) { try LabPlan(prefix: bad) }
         }
         #expect(throws: LabError.invalidInstanceCount(0)) { try LabPlan(prefix: "hst", instances: 0) }
-        #expect(throws: LabError.invalidInstanceCount(17)) { try LabPlan(prefix: "hst", instances: 17) }
+        let tooMany = LabPlan.maximumInstanceCountWithTaps + 1
+        #expect(throws: LabError.invalidInstanceCount(tooMany)) { try LabPlan(prefix: "hst", instances: tooMany) }
         #expect(LabError.invalidPrefix("X").description.contains("a-z"))
         #expect(LabError.notUp(prefix: "hst").description.contains("hopscope lab up --prefix hst"))
     }

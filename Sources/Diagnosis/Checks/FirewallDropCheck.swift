@@ -20,7 +20,9 @@ public struct FirewallDropCheck: DiagnosisCheck {
             let service = s.hop.packet.serviceText
             let advice: Advice
             if isSecurityGroup {
-                let direction = chain.contains("-o") || chain.contains("-i") ? (chain.contains("-o") ? "egress" : "ingress") : "ingress"
+                // Towards the instance is ingress to its group; from it, egress.
+                let fromInstance = s.hop.packet.ipSrc.map { c.instance.addresses.contains($0) } ?? false
+                let direction = fromInstance ? "egress" : "ingress"
                 let proto = service.hasPrefix("ICMP") ? "icmp" : service.hasPrefix("TCP") ? "tcp" : "udp"
                 let port = s.hop.packet.dstPort.map { " --dst-port \($0)" } ?? ""
                 advice = Advice(
