@@ -179,7 +179,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: state) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: hopscopeExecutable())
-        process.arguments = ["diagnose", "\(guest.mac)", "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
+        process.arguments = ["diagnose", guest.tapDevice, "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
                              "--netns-prefix", "\(LabFixture.prefix)-"]
         process.environment = ["HOPSCOPE_STATE_DIR": state, "NO_COLOR": "1", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
         let output = state + "-output"
