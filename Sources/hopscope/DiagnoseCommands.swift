@@ -94,7 +94,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
             try printJSON(run)
         } else {
             print(DiagnosisRenderer.render(run, verbose: verbose))
-            if !probes.probes.isEmpty { print("\n" + ActiveProbing.render(probes.probes, run: run)) }
+            if !probes.probes.isEmpty { print("\n" + ActiveProbing.render(probes.probes, run: run, verbose: verbose)) }
         }
         if run.verdict.exitCode != 0 { throw ExitCode(run.verdict.exitCode) }
         if ActiveProbing.unansweredProbeLine(run) != nil { throw ExitCode(1) }

@@ -182,7 +182,9 @@ enum ActiveProbing {
 
     /// The probes of a run as a table: walk, what was sent from where, the answer, and per hop
     /// whether the probe was captured there.
-    static func render(_ probes: [WalkProbe], run: DiagnosisRun) -> String {
+    /// Without `verbose` one line per leg says where the probe was seen; with it, the table of
+    /// every hop (captured or why not).
+    static func render(_ probes: [WalkProbe], run: DiagnosisRun, verbose: Bool) -> String {
         var lines: [String] = []
         if let l = unansweredProbeLine(run) { lines.append(Style.red(l)) }
         for p in probes {
@@ -195,6 +197,15 @@ enum ActiveProbing {
                 lines.append("  arp at the stop: \(a.probe.kind) from \(a.origin.label): " + (a.answered ? Style.green(a.detail) : Style.red(a.detail)))
             }
             guard let r = w?.result, !p.sightings.isEmpty else { continue }
+            if !verbose {
+                for reply in [false, true] {
+                    // The walk's reply hops carry the other leg of the probe than its forward hops.
+                    let leg = (p.forwardLeg == .request) != reply ? "requests" : "answers"
+                    let mine = p.sightings.filter { p.replyHops.contains($0.hop) == reply }
+                    if !mine.isEmpty { lines.append("  \(leg): " + legSummary(mine, hops: r.hops)) }
+                }
+                continue
+            }
             var rows: [[String]] = []
             for hop in r.hops {
                 let s = p.sightings.first { $0.hop == hop.index }
@@ -206,6 +217,23 @@ enum ActiveProbing {
             lines.append(TextTable.render(header: ["#", "DIR", "DEVICE", "NAMESPACE", "CAPTURE", "WHAT"], rows: rows))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension ActiveProbing {
+    /// `seen at all 8 captured hops`, or `seen at 5 of 8 captured hops: last at hop 18 (qvb…@compute1), missing from hop 20 (tap…@compute1)`.
+    static func legSummary(_ sightings: [ProbeObservation.HopSighting], hops: [PathHop]) -> String {
+        let sorted = sightings.sorted { $0.hop < $1.hop }
+        func place(_ i: Int) -> String {
+            let h = hops.first { $0.index == i }
+            return "hop \(i) (\(h?.device ?? "-")@\(h.map { PathRenderer.shorten($0.node) } ?? "?"))"
+        }
+        let seen = sorted.filter(\.seen)
+        if seen.count == sorted.count { return Style.green("seen at all \(sorted.count) captured hops") }
+        if seen.isEmpty { return Style.red("seen at none of the \(sorted.count) captured hops") }
+        var text = "seen at \(seen.count) of \(sorted.count) captured hops: last at \(place(seen.last!.hop))"
+        if let missing = sorted.first(where: { !$0.seen && $0.hop > seen.last!.hop }) { text += ", missing from \(place(missing.hop))" }
+        return Style.yellow(text)
     }
 }
 
@@ -388,7 +416,7 @@ struct DHCPReport: Codable {
         }
         if !probes.isEmpty {
             lines.append("")
-            lines.append(ActiveProbing.render(probes, run: run))
+            lines.append(ActiveProbing.render(probes, run: run, verbose: verbose))
         }
         for n in run.notes where n.contains("DHCP") { lines.append("note: \(n)") }
         return lines.joined(separator: "\n")
@@ -551,7 +579,7 @@ struct DNSReport: Codable {
         if !probes.isEmpty {
             lines.append("")
             for a in answers { lines.append(Style.bold("query") + " \(a.probe.kind) from \(a.origin.label) to \(a.probe.destination?.description ?? "?"): \(a.detail)") }
-            lines.append(ActiveProbing.render(probes, run: run))
+            lines.append(ActiveProbing.render(probes, run: run, verbose: verbose))
         }
         for n in run.notes where n.contains("DNS") { lines.append("note: \(n)") }
         return lines.joined(separator: "\n")
