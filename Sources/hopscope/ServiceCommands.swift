@@ -202,7 +202,7 @@ enum ActiveProbing {
                     // The walk's reply hops carry the other leg of the probe than its forward hops.
                     let leg = (p.forwardLeg == .request) != reply ? "requests" : "answers"
                     let mine = p.sightings.filter { p.replyHops.contains($0.hop) == reply }
-                    if !mine.isEmpty { lines.append("  \(leg): " + legSummary(mine, hops: r.hops)) }
+                    if !mine.isEmpty { lines.append("  \(leg): " + legSummary(mine, hops: r.hops, stop: w?.stopHop)) }
                 }
                 continue
             }
@@ -222,14 +222,19 @@ enum ActiveProbing {
 
 extension ActiveProbing {
     /// `seen at all 8 captured hops`, or `seen at 5 of 8 captured hops: last at hop 18 (qvb…@compute1), missing from hop 20 (tap…@compute1)`.
-    static func legSummary(_ sightings: [ProbeObservation.HopSighting], hops: [PathHop]) -> String {
+    static func legSummary(_ sightings: [ProbeObservation.HopSighting], hops: [PathHop], stop: PathHop? = nil) -> String {
         let sorted = sightings.sorted { $0.hop < $1.hop }
         func place(_ i: Int) -> String {
             let h = hops.first { $0.index == i }
             return "hop \(i) (\(h?.device ?? "-")@\(h.map { PathRenderer.shorten($0.node) } ?? "?"))"
         }
         let seen = sorted.filter(\.seen)
-        if seen.count == sorted.count { return Style.green("seen at all \(sorted.count) captured hops") }
+        if seen.count == sorted.count {
+            if let stop, let last = sorted.last, last.hop < stop.index {
+                return Style.yellow("seen at all \(sorted.count) captured hops, the last at \(place(last.hop)), right before the walk stops at \(place(stop.index))")
+            }
+            return Style.green("seen at all \(sorted.count) captured hops")
+        }
         if seen.isEmpty { return Style.red("seen at none of the \(sorted.count) captured hops") }
         var text = "seen at \(seen.count) of \(sorted.count) captured hops: last at \(place(seen.last!.hop))"
         if let missing = sorted.first(where: { !$0.seen && $0.hop > seen.last!.hop }) { text += ", missing from \(place(missing.hop))" }
