@@ -82,6 +82,12 @@ struct ServiceOptions: ParsableArguments {
         if namespacePrefix != nil && snapshot.isOffline { throw ValidationError("--netns-prefix selects what is read live; it does not apply to --snapshot") }
     }
 
+    /// Prints the report (JSON or text) and exits with its verdict's code.
+    func show(_ report: some ServiceReport, probes: [WalkProbe]) throws {
+        if json { try printJSON(report) } else { print(report.render(probes: probes, verbose: verbose)) }
+        if report.verdict.exitCode != 0 { throw ExitCode(report.verdict.exitCode) }
+    }
+
     /// Collects (or loads) the snapshots and makes the command's report; every failure exits 2
     /// with its message.
     func report<R>(command: String, _ make: ([Snapshot]) async throws -> R) async throws -> R {
@@ -92,6 +98,12 @@ struct ServiceOptions: ParsableArguments {
         guard let report else { throw ExitCode(2) }
         return report
     }
+}
+
+/// What `dhcp` and `dns` print: JSON, or text that starts with the verdict.
+protocol ServiceReport: Encodable {
+    var verdict: ServiceVerdict { get }
+    func render(probes: [WalkProbe], verbose: Bool) -> String
 }
 
 /// Text both service reports print: the verdict line in its colour, and the findings.
@@ -277,13 +289,12 @@ struct DHCPCommand: AsyncParsableCommand {
         let report = try await common.report(command: "dhcp") { snapshots in
             try await DHCPReport.make(instance: common.instance, snapshots: snapshots, active: common.probing.active ? common.probing.options : nil, sink: sink)
         }
-        if common.json { try printJSON(report) } else { print(report.render(probes: sink.probes, verbose: common.verbose)) }
-        if report.verdict.exitCode != 0 { throw ExitCode(report.verdict.exitCode) }
+        try common.show(report, probes: sink.probes)
     }
 }
 
 /// What `hopscope dhcp` found, in the order it is shown. Codable: `--json` prints it.
-struct DHCPReport: Codable {
+struct DHCPReport: Codable, ServiceReport {
     struct Server: Codable {
         var namespace: String
         var node: String
@@ -495,13 +506,12 @@ struct DNSCommand: AsyncParsableCommand {
             try await DNSReport.make(instance: common.instance, name: name, snapshots: snapshots,
                                      active: common.probing.active ? options : nil, sink: sink)
         }
-        if common.json { try printJSON(report) } else { print(report.render(probes: sink.probes, verbose: common.verbose)) }
-        if report.verdict.exitCode != 0 { throw ExitCode(report.verdict.exitCode) }
+        try common.show(report, probes: sink.probes)
     }
 }
 
 /// What `hopscope dns` found. Codable: `--json` prints it.
-struct DNSReport: Codable {
+struct DNSReport: Codable, ServiceReport {
     struct Upstream: Codable {
         var address: String
         var argument: String
