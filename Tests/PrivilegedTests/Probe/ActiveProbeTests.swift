@@ -17,6 +17,19 @@ import Testing
         return (r.exitCode, object ?? [:], r.standardError)
     }
 
+    /// Real traffic first, as an operator's cloud has had: a lab fresh from `lab up` has not
+    /// learned its MAC tables and neighbours yet (and its tap guest may still be plugging in),
+    /// and the passive walks read those. Then a few seconds to settle (br-phy takes its final
+    /// MAC, tunnel neighbours re-resolve): at most 15 passive diagnoses, one a second, until one
+    /// is clean.
+    static func warmUp(state: String) async throws {
+        _ = try await HostCommand.run([hopscopeExecutable(), "lab", "check", "--prefix", LabFixture.prefix], timeout: .seconds(120), check: false)
+        for _ in 0..<15 {
+            if try await hopscope(["diagnose", "vm1"], state: state).code == 0 { return }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
     static func stateDirectory() -> String { NSTemporaryDirectory() + scratchName("probe-state") }
 
     /// The run's observations as (answered, [seen per captured hop]).
@@ -44,15 +57,7 @@ import Testing
         let (_, plan) = try await LabFixture.shared.healthyLab()
         let state = Self.stateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        // Real traffic first, as an operator's cloud has had: a lab fresh from `lab up` has not
-        // learned its MAC tables and neighbours yet, and the passive walks read those.
-        _ = try await HostCommand.run([hopscopeExecutable(), "lab", "check", "--prefix", LabFixture.prefix], timeout: .seconds(120), check: false)
-        // And a few seconds to settle (br-phy takes its final MAC, tunnel neighbours re-resolve):
-        // at most 15 passive diagnoses, one a second, until one is clean.
-        for _ in 0..<15 {
-            if try await Self.hopscope(["diagnose", "vm1"], state: state).code == 0 { break }
-            try await Task.sleep(for: .seconds(1))
-        }
+        try await Self.warmUp(state: state)
 
         let diagnose = try await Self.hopscope(["diagnose", "vm1", "--active"], state: state)
         #expect(diagnose.code == 0, "healthy: exit 0. \(diagnose.stderr)")
@@ -177,6 +182,7 @@ import Testing
         let guest = try #require(plan.tapInstances.first, "the lab has a tap instance (no namespace: probes need a probe port)")
         let state = ActiveProbeTests.stateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
+        try await ActiveProbeTests.warmUp(state: state)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: hopscopeExecutable())
         process.arguments = ["diagnose", guest.tapDevice, "--active", "--probe-prefix", "hsprobes", "--probe-address", "10.0.0.250/24",
