@@ -39,6 +39,37 @@ import Testing
         }
     }
 
+    @Test func staleFailedNeighbourEntryOfAnInstanceThatIsUpIsNoFinding() throws {
+        // An earlier fault left the DHCP server's entry for vm1 FAILED; vm1 is up again on the same
+        // layer 2, so the next packet re-resolves it: nothing is wrong.
+        var s = try F.healthy()
+        s.editNamespace(plan.dhcp.namespace) { inv in
+            let i = inv.neighbors.firstIndex { $0.address == .v4(F.vm1.address) }!
+            inv.neighbors[i].state = .failed
+            inv.neighbors[i].mac = nil
+        }
+        let run = try F.diagnose(s)
+        #expect(run.findings.isEmpty && run.verdict.status == .healthy, "\(F.describe(run))")
+        let dhcp = try #require(run.walks.first { $0.purpose == .dhcp }?.result)
+        #expect(dhcp.hops.contains { $0.evidence.contains { $0.note?.contains("the FAILED entry is from an earlier exchange") == true } })
+        // With vm1's NIC gone from the layer 2 (its tap down), the entry is a stop again.
+        s.editLink(F.compute, F.vm1.tapDevice) { $0.flags.remove(.up); $0.flags.remove(.lowerUp); $0.operState = .down }
+        #expect(try F.diagnose(s).findings.first?.code == .linkDown)
+    }
+
+    @Test func staleUnderlayEntryWithAnOldMACIsReprobedNotAStop() throws {
+        // Right after Open vSwitch changes br-phy's MAC, the other node's kernel entry for the
+        // tunnel address still holds the old one; the kernel re-probes a STALE entry on use.
+        var s = try F.healthy()
+        s.editNamespace(F.compute) { inv in
+            let i = inv.neighbors.firstIndex { $0.address == .v4(plan.networkNode.underlayAddress) && $0.interface == plan.computeNode.underlayBridge }!
+            inv.neighbors[i].state = .stale
+            inv.neighbors[i].mac = MACAddress("f6:c2:bf:e0:eb:72")
+        }
+        let run = try F.diagnose(s)
+        #expect(run.findings.isEmpty && run.verdict.status == .healthy, "\(run.verdict.line)")
+    }
+
     // MARK: Devices and links
 
     @Test func tapDownIsLinkDownAtTheTap() throws {
@@ -88,6 +119,21 @@ import Testing
         #expect(warning.severity == .warning && warning.relevance == .contributing && warning.title.contains("inner MTU 1450"))
         let full = try expectFirst(try F.diagnose(s, to: "\(plan.dhcp.address)", size: 1450), .mtuMismatch, namespace: F.compute, device: nil)
         #expect(full.severity == .error && full.relevance == .cause)
+    }
+
+    @Test func instanceNICLargerThanTheNetworkMTUIsAWarning() throws {
+        var s = try F.healthy()
+        s.editLink(F.vm1.namespace, F.vm1.interface) { $0.mtu = 1500 }
+        let f = try expectFirst(try F.diagnose(s), .mtuMismatch, namespace: F.vm1.namespace, device: F.vm1.interface)
+        #expect(f.severity == .warning && f.title.contains("1500") && f.title.contains("1450"))
+    }
+
+    @Test func problemsOffTheWalkedPathsDoNotConcernTheInstance() throws {
+        // An error on a port no walk crosses (another instance's) is not vm1's problem.
+        var s = try F.healthy()
+        s.editInterface(F.compute, F.vm2.ovsPort) { $0.error = "could not open network device \(F.vm2.ovsPort) (No such device)" }
+        #expect(try F.diagnose(s, F.vm1, to: "\(plan.network.gateway)").findings.isEmpty)
+        #expect(try F.diagnose(s, F.vm2).findings.first?.code == .ovsInterfaceError)
     }
 
     // MARK: Open vSwitch

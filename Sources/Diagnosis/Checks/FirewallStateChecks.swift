@@ -30,7 +30,7 @@ public struct FirewallNotEnforcedCheck: DiagnosisCheck {
                 out.append(finding(c, ns, groups: groups, sysctl: h.evidence.first { $0.kind == .sysctl }, location: c.location(walk: i, hop: h)))
             }
         }
-        for ns in c.topology.namespaceOrder where !done.contains(ns) {
+        for ns in c.topology.namespaceOrder where !done.contains(ns) && c.concernedNamespaces.contains(ns.label) {
             guard c.topology.namespace(ns)?.inventory.sysctls.bridgeNFCallIptables == false, let groups = securityGroupEvidence(c, ns) else { continue }
             out.append(finding(c, ns, groups: groups, sysctl: nil, location: FindingLocation(node: c.node(ns), namespace: ns.label, device: nil)))
         }

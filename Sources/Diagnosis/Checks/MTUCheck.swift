@@ -21,6 +21,19 @@ public struct MTUCheck: DiagnosisCheck {
                 out.append(finding(c, h, location: c.location(walk: i, hop: h), relevance: .contributing, severity: .warning, why: note))
             }
         }
+        // The instance's NIC larger than the MTU its network hands out: full-size frames it sends are lost.
+        if let nic = c.instance.nic, let i = c.topology.interface(nic), let mtu = c.services.dhcpMTU, i.link.mtu > mtu,
+           let option = c.services.option("mtu") {
+            let p = c.place(device: i.name, namespace: nic.namespace.label, node: c.node(nic.namespace))
+            out.append(Finding(
+                code: code, title: "\(c.instance.name)'s \(i.name) has MTU \(i.link.mtu), more than its network's \(mtu)", severity: .warning,
+                relevance: .contributing, location: p.location,
+                headline: "\(c.instance.name) sends frames up to \(i.link.mtu) bytes on a network that carries \(mtu): full-size packets are lost",
+                evidence: [c.linkEvidence(nic), Evidence(kind: .process, source: option.source, text: option.raw, note: "the MTU DHCP hands out")],
+                advice: Advice(summary: "let the instance take the MTU from DHCP (option 26) or set it to \(mtu)",
+                               confirm: [c.shell(nic.namespace, "ip link show \(i.name)")],
+                               fix: [c.shell(nic.namespace, "ip link set \(i.name) mtu \(mtu)")])))
+        }
         return out
     }
 

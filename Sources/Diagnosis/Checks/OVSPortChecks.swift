@@ -94,7 +94,7 @@ public struct OVSPatchBrokenCheck: DiagnosisCheck {
 
     public func findings(in c: DiagnosisContext) -> [Finding] {
         var out: [Finding] = []
-        for sw in c.topology.switches {
+        for sw in c.topology.switches where c.concerns(sw) {
             for p in sw.ports.values.sorted(by: { $0.id.port < $1.id.port }) where p.interface.type == "patch" {
                 let peerName = p.interface.options["peer"]
                 let peerPort = peerName.flatMap { name in sw.ports.values.first { $0.id.port == name } }
@@ -128,9 +128,12 @@ public struct OVSInterfaceErrorCheck: DiagnosisCheck {
 
     public func findings(in c: DiagnosisContext) -> [Finding] {
         var out: [Finding] = []
-        for sw in c.topology.switches {
+        for sw in c.topology.switches where c.concerns(sw) {
             for p in sw.ports.values.sorted(by: { $0.id.port < $1.id.port }) {
                 guard let error = p.interface.error, p.interface.type != "patch" else { continue }
+                // A port the walks do not cross, and not the instance's, does not concern it.
+                let onWalk = c.walkResults.contains { $0.result.hops.contains { $0.device == p.id.port } }
+                guard onWalk || c.instancePorts.contains(p.id) || p.tunnel != nil else { continue }
                 var place = c.portPlace(p.id)
                 let mine = c.instancePorts.contains(p.id)
                 if mine && !c.stops.isEmpty { place.relevance = .cause }
@@ -170,7 +173,7 @@ public struct TunnelEndpointCheck: DiagnosisCheck {
         }
         // Tunnel ports whose remote no node of the snapshots owns, when the snapshots hold several nodes.
         guard c.topology.switches.count > 1 else { return out }
-        for sw in c.topology.switches {
+        for sw in c.topology.switches where c.concerns(sw) {
             for p in sw.ports.values.sorted(by: { $0.id.port < $1.id.port }) {
                 guard let t = p.tunnel, let remote = t.remoteIP, t.remoteOwner == nil else { continue }
                 let place = c.portPlace(p.id)

@@ -20,6 +20,19 @@ extension DiagnosisContext {
         }
     }
 
+    /// The namespaces the walks cross (labels), and the instance's own: conditions elsewhere on
+    /// the node do not concern this diagnosis.
+    public var concernedNamespaces: Set<String> {
+        var out = Set(walkResults.flatMap { $0.result.hops.map(\.namespace) })
+        out.insert(instance.tap.namespace.label)
+        return out
+    }
+
+    /// True when a switch's namespace is one the walks cross (or the instance's).
+    func concerns(_ sw: Topology.SwitchNode) -> Bool {
+        concernedNamespaces.contains(sw.namespace?.label ?? sw.info.namespace ?? "host")
+    }
+
     /// How surely a condition at hop `hop` of walk `walk` explains the failure: `cause` when the
     /// walk stops there, `contributing` when it stops elsewhere or arrives.
     public func relevance(walk: Int, hop: Int) -> Relevance {

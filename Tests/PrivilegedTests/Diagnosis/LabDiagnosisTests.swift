@@ -12,14 +12,7 @@ import Testing
 @Suite(.serialized) struct LabDiagnosisTests {
     /// Traffic that leaves neighbour entries behind (a FAILED one when the gateway is gone), as
     /// an operator's failed attempts would.
-    ///
-    /// The underlay pings first: right after `lab up` a node's neighbour entry for the other
-    /// node's tunnel address can still hold br-phy's MAC from before Open vSwitch changed it
-    /// (a STALE entry the kernel re-probes on first use, so traffic refreshes it).
     static func touchPaths(_ lab: Lab, _ plan: LabPlan) async {
-        for (from, to) in [(plan.computeNode, plan.networkNode), (plan.networkNode, plan.computeNode)] {
-            _ = try? await lab.run(["ping", "-n", "-c", "1", "-W", "1", "\(to.underlayAddress)"], in: from.namespace, check: false)
-        }
         _ = try? await lab.run(["ping", "-n", "-c", "1", "-W", "1", "\(plan.external.internetClient)"], in: plan.probeInstance.namespace, check: false)
         _ = try? await lab.run(["ping", "-n", "-c", "1", "-W", "1", "\(plan.probeInstance.address)"], in: plan.floatingIPInstance.namespace, check: false)
     }
