@@ -36,6 +36,8 @@ let package = Package(
         // The graph of one or more snapshots, and the hop-by-hop walk of a packet through it (issue 7).
         .target(name: "Topology", dependencies: ["HopscopeModel", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
         .target(name: "PathTrace", dependencies: ["HopscopeModel", "Topology", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
+        // Checks on the walks (findings with evidence and advice), the diagnose planner and ranking (issue 8).
+        .target(name: "Diagnosis", dependencies: ["HopscopeModel", "Topology", "PathTrace", "OpenVSwitch", "Netfilter"], swiftSettings: strict),
 
         // MARK: Modules that touch the kernel
         .target(name: "Namespaces", dependencies: [
@@ -47,6 +49,9 @@ let package = Package(
         .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
         // Builds a Snapshot from the live machine (issue 7).
         .target(name: "Collector", dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch"], swiftSettings: strict),
+        // Active probes (ping, ARP, TCP/UDP, DHCP, DNS) sent along the walks while capturing on their hops (issue 8).
+        .target(name: "Probe", dependencies: ["HopscopeModel", "Namespaces", "Packets", "Capture", "Topology", "PathTrace", "Diagnosis"],
+                swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces", "Packets"], swiftSettings: strict),
 
@@ -55,7 +60,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
-                "Collector", "Topology", "PathTrace",
+                "Collector", "Topology", "PathTrace", "Diagnosis", "Probe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -84,13 +89,21 @@ let package = Package(
         .testTarget(name: "LabTests", dependencies: ["Lab", "HopscopeModel", "Packets"], swiftSettings: strict),
         .testTarget(name: "OpenVSwitchTests", dependencies: ["OpenVSwitch", "HopscopeModel"], swiftSettings: strict),
         // Walks on lab snapshots recorded by scripts/record-snapshots (and edited copies of them).
-        .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab"],
+        // Snapshot edits (a link down, a rule removed, an OVSDB column changed) for the path and diagnosis tests.
+        .target(name: "SnapshotTestSupport", dependencies: ["HopscopeModel"], path: "Tests/SnapshotTestSupport", swiftSettings: strict),
+        .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab", "SnapshotTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        // Probe recognition, capture planning and DHCP option checks on frames and recorded lab snapshots.
+        .testTarget(name: "ProbeTests", dependencies: ["Probe", "Diagnosis", "PathTrace", "Topology", "Packets", "HopscopeModel"],
+                    swiftSettings: strict),
+        // Diagnoses of recorded lab snapshots and edited copies: every check, ranking, verdicts (issue 8).
+        .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis", "PathTrace", "Topology", "HopscopeModel", "Lab", "SnapshotTestSupport"],
+                    swiftSettings: strict),
         // Needs root: namespaces, Open vSwitch, iptables, captures. Run serialised (see scripts/test).
         .testTarget(
             name: "PrivilegedTests",
             dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "NetfilterTestSupport", "OpenVSwitch",
-                           "Packets", "Capture", "CPcap", "Lab", "hopscope"],
+                           "Packets", "Capture", "CPcap", "Lab", "hopscope", "Collector", "Diagnosis"],
             swiftSettings: strict),
         // Benchmark: the OpenFlow evaluator against `ovs-appctl ofproto/trace` (scripts/bench/ovs).
         .executableTarget(name: "ovs-bench", dependencies: ["OpenVSwitch", "HopscopeModel", "Namespaces"],

@@ -136,7 +136,9 @@ public final class Lab: Sendable {
         // (or that had more instances) is still found. Exact names only.
         let widest = try LabPlan(prefix: prefix, instances: LabPlan.maximumInstanceCount, tapInstances: 0, stateRoot: stateRoot)
         var names = recorded?.namespaces ?? []
-        for n in widest.namespaces + (recorded?.plan.namespaces ?? []) where !names.contains(n) { names.append(n) }
+        for n in widest.namespaces + (recorded?.plan.namespaces ?? []) + [LabRuntime.hiddenNamespaceName(prefix: prefix)] where !names.contains(n) {
+            names.append(n)
+        }
         let existing = names.filter { FileManager.default.fileExists(atPath: "/run/netns/\($0)") }
 
         // Daemons: recorded ones, plus any whose pid file is still in the state directory.
@@ -157,6 +159,8 @@ public final class Lab: Sendable {
             stopped += strays
         }
         for name in existing { try deleteNamedNamespace(name) }
+        // The unnamed namespace of the veth-peer-hidden fault, held by a file in the state directory.
+        try deleteNamespaceMount(LabRuntime.hiddenNamespaceFile(stateDirectory: stateDirectory), step: "deleting the hidden namespace")
         let etcDirectories = Set((recorded?.externalDirectories ?? []) + names.map { "/etc/netns/\($0)" })
         for dir in etcDirectories where FileManager.default.fileExists(atPath: dir) {
             try? FileManager.default.removeItem(atPath: dir)

@@ -37,6 +37,11 @@ public enum LabDependency: Hashable, Sendable, Codable, CustomStringConvertible 
     case upstreamDNS
     /// Security groups applied to bridged traffic (br_netfilter).
     case securityGroupEnforcement
+    /// The router accepting the internet client's packets on its gateway port (its route back
+    /// to the client leaves by qg-, which strict rp_filter requires).
+    case routerReversePath
+    /// dnsmasq answering DNS on the DHCP port (not `--port=0`).
+    case localDNS
 
     public var description: String {
         switch self {
@@ -56,6 +61,8 @@ public enum LabDependency: Hashable, Sendable, Codable, CustomStringConvertible 
         case .externalGateway: "external gateway"
         case .upstreamDNS: "upstream DNS server"
         case .securityGroupEnforcement: "security group enforcement"
+        case .routerReversePath: "router reverse path to the internet"
+        case .localDNS: "dnsmasq DNS service"
         }
     }
 }
@@ -120,12 +127,12 @@ public enum LabChecks {
             LabCheck(
                 id: "dns-local",
                 summary: "\(probe.name) resolves \(localName) at dnsmasq \(plan.dhcp.address)",
-                dependencies: [.instance(probe.name), .tunnel, .dhcpServer],
+                dependencies: [.instance(probe.name), .tunnel, .dhcpServer, .localDNS],
                 probe: { await dns(from: probe, server: plan.dhcp.address, name: localName, expect: fip.address) }),
             LabCheck(
                 id: "dns-upstream",
                 summary: "\(probe.name) resolves \(record.name) through dnsmasq and the upstream server",
-                dependencies: [.instance(probe.name), .tunnel, .dhcpServer, .routerInterface, .routerForwarding,
+                dependencies: [.instance(probe.name), .tunnel, .dhcpServer, .localDNS, .routerInterface, .routerForwarding,
                                .routerSNAT, .routerDefaultRoute, .externalGateway, .upstreamDNS],
                 probe: { await dns(from: probe, server: plan.dhcp.address, name: record.name, expect: record.address) }),
         ]
@@ -180,13 +187,13 @@ public enum LabChecks {
                 id: "fip-ping",
                 summary: "the internet (\(ext.internetClient)) pings floating IP \(router.floatingIP.address)",
                 dependencies: [.instance(fip.name), .tunnel, .routerInterface, .routerForwarding, .routerDefaultRoute,
-                               .externalGateway, .icmpIngress(fip.name), .instanceDefaultRoute(fip.name)],
+                               .externalGateway, .icmpIngress(fip.name), .instanceDefaultRoute(fip.name), .routerReversePath],
                 probe: { await ping(in: ext.namespace, router.floatingIP.address, extra: ["-I", "\(ext.internetClient)"]) }),
             LabCheck(
                 id: "fip-ssh",
                 summary: "the internet connects to \(router.floatingIP.address):\(allowedPort), allowed by the security group",
                 dependencies: [.instance(fip.name), .tunnel, .routerInterface, .routerForwarding, .routerDefaultRoute,
-                               .externalGateway, .floatingIPDNAT, .instanceDefaultRoute(fip.name)],
+                               .externalGateway, .floatingIPDNAT, .instanceDefaultRoute(fip.name), .routerReversePath],
                 probe: { await tcp(plan, port: allowedPort, expectConnect: true) }),
             LabCheck(
                 id: "sg-blocks",

@@ -288,6 +288,45 @@ public enum LabFaults {
                 try await r.replugInstancePort(s.instance, waitForSwitch: false)
             },
             repair: { r, s in try await r.plugInstanceVeth(s.instance) }),
+
+        // MARK: Faults for the remaining diagnosis codes (issue 8)
+        LabFault(
+            name: "router-rp-filter",
+            summary: "the router has strict rp_filter and a stray route sending the internet client (198.51.100.7) to the tenant side: its packets are dropped on qg-",
+            breaks: { _ in [.routerReversePath] },
+            apply: { r, _ in
+                let router = r.plan.router
+                try await r.ip(router.namespace, ["route", "add", "\(r.plan.external.internetClient)/32", "dev", router.internalPort.name], step: "router-rp-filter")
+                for key in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.\(router.gatewayPort.name).rp_filter"] {
+                    try await r.sysctl(router.namespace, key, "1")
+                }
+            },
+            repair: { r, _ in
+                let router = r.plan.router
+                for key in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.\(router.gatewayPort.name).rp_filter"] {
+                    try await r.sysctl(router.namespace, key, "0")
+                }
+                try await r.ip(router.namespace, ["route", "del", "\(r.plan.external.internetClient)/32", "dev", router.internalPort.name], step: "router-rp-filter")
+            }),
+        LabFault(
+            name: "veth-peer-hidden",
+            summary: "{instance}'s qvo (the other end of its qvb veth) was moved into a namespace no name or process holds: the qvb leads nowhere that can be followed",
+            target: .anyInstance,
+            breaks: { [.instance($0.instance.name)] },
+            apply: { r, s in try await r.hideInstancePort(s.instance) },
+            repair: { r, s in try await r.unhideInstancePort(s.instance) }),
+        LabFault(
+            name: "dns-server-down",
+            summary: "the DHCP agent's dnsmasq runs with DNS disabled (--port=0): DHCP works, instances get no DNS server",
+            breaks: { _ in [.localDNS] },
+            apply: { r, _ in
+                try await r.stopDaemon(.dhcpServer)
+                try await r.startDHCPServer(extraArguments: ["--port=0"])
+            },
+            repair: { r, _ in
+                try await r.stopDaemon(.dhcpServer)
+                try await r.startDHCPServer()
+            }),
     ]
 
     // MARK: Row builders

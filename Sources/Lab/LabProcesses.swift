@@ -123,12 +123,18 @@ enum ProcessTable {
 /// that keeps it alive and removes its file under /run/netns. The namespace itself goes away
 /// once no process and no open file holds it. Wraps `umount2(MNT_DETACH)` and `unlink`.
 func deleteNamedNamespace(_ name: String) throws {
-    let path = "/run/netns/\(name)"
+    try deleteNamespaceMount("/run/netns/\(name)", step: "deleting namespace \(name)")
+}
+
+/// Unmounts and removes a file that holds a namespace by a bind mount (a `/run/netns` name, or
+/// the file the `veth-peer-hidden` fault keeps its unnamed namespace with); the namespace goes
+/// when nothing else holds it. Missing files are fine.
+func deleteNamespaceMount(_ path: String, step: String) throws {
     if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
-        throw LabError.setupFailed(step: "deleting namespace \(name)", detail: "umount \(path): \(String(cString: strerror(errno)))")
+        throw LabError.setupFailed(step: step, detail: "umount \(path): \(String(cString: strerror(errno)))")
     }
     if unlink(path) != 0 && errno != ENOENT {
-        throw LabError.setupFailed(step: "deleting namespace \(name)", detail: "unlink \(path): \(String(cString: strerror(errno)))")
+        throw LabError.setupFailed(step: step, detail: "unlink \(path): \(String(cString: strerror(errno)))")
     }
 }
 

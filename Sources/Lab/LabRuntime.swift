@@ -141,9 +141,9 @@ struct LabRuntime: Sendable {
     }
 
     /// Starts the DHCP agent's dnsmasq in the qdhcp namespace.
-    func startDHCPServer() async throws {
+    func startDHCPServer(extraArguments: [String] = []) async throws {
         let d = plan.dhcp
-        _ = try await startDaemon(.dhcpServer, argv: configuration.dhcpServerArguments, in: d.namespace,
+        _ = try await startDaemon(.dhcpServer, argv: configuration.dhcpServerArguments + extraArguments, in: d.namespace,
                                   pidFile: d.pidFile, marker: d.pidFile)
     }
 

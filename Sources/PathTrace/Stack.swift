@@ -75,6 +75,23 @@ extension PathTracer {
         var failedEntry: Evidence?
         if let n = entries.first {
             let ev = Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: n.text)
+            // The kernel checks again before it trusts an entry that is not confirmed: a FAILED one
+            // (an earlier attempt) is asked anew on the next packet, a STALE one is re-probed on use.
+            // An owner that is up on the same layer 2 then answers with its current MAC.
+            let unconfirmed = n.state.contains(.failed) || (n.state.contains(.stale) && n.mac != nil)
+            if unconfirmed, let o = owners.first, owners.count == 1, let mac = topology.interface(o)?.link.mac, mac != n.mac,
+               let dev = inv.link(named: device), linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index)).contains(o) {
+                let name = topology.interface(o)?.name ?? "?"
+                let state = n.state.names.joined(separator: ",")
+                let note = Evidence(kind: .address, source: "ip addr \(o.namespace.label)", text: "\(name): \(nextHop) link/ether \(mac)",
+                                    note: "the \(state) entry is from an earlier exchange; \(name)@\(o.namespace.label) owns \(nextHop) on the same layer 2 and answers the next ARP")
+                let entry = n.state.contains(.failed)
+                    ? Evidence(kind: .neighbor, source: ev.source, text: n.text,
+                               note: "an earlier ARP for \(nextHop) went unanswered; the next packet asks again")
+                    : ev
+                return NeighbourResolution(mac: mac, evidence: [entry, note], problem: nil, isUnknown: false, ownerInSnapshots: true,
+                                           stateText: "\(state) (re-resolved to owner \(name))")
+            }
             if n.state.isUsable, let mac = n.mac {
                 return NeighbourResolution(mac: mac, evidence: [ev], problem: nil, isUnknown: false, ownerInSnapshots: !owners.isEmpty,
                                            stateText: n.state.names.joined(separator: ","))

@@ -220,6 +220,9 @@ struct LabFaultsCommand: AsyncParsableCommand {
         var target: String
         var breaks: [String]
         var expectedFailingChecks: [String]
+        /// The `hopscope diagnose` command that finds it, and the code its first finding must have.
+        var diagnose: String?
+        var expectedFinding: String?
     }
 
     func run() async throws {
@@ -227,7 +230,8 @@ struct LabFaultsCommand: AsyncParsableCommand {
             let plan = try LabPlan(prefix: nil)
             let entries = LabFaults.all.map {
                 Entry(name: $0.name, summary: $0.summary, target: $0.target.rawValue, breaks: $0.breaks(plan).map(\.description).sorted(),
-                      expectedFailingChecks: $0.expectedFailures(in: plan).sorted())
+                      expectedFailingChecks: $0.expectedFailures(in: plan).sorted(),
+                      diagnose: LabFaultDiagnoses.named($0.name)?.command(in: plan), expectedFinding: LabFaultDiagnoses.named($0.name)?.code)
             }
             if json { return try printJSON(entries) }
             printTable(["FAULT", "--instance", "WHAT IS WRONG", "STOPS (default lab)"], LabFaults.all.indices.map { i in

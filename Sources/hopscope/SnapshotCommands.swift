@@ -25,6 +25,17 @@ struct SnapshotOptions: ParsableArguments {
     }
 }
 
+extension CollectorOptions {
+    /// Reads only the named namespaces whose name starts with `prefix` (and the switches in them),
+    /// as `--netns-prefix` asks. Throws `RuntimeError` when none matches.
+    mutating func selectNamespaces(prefix: String) throws {
+        let names = NamespaceDiscovery.discover(includeProcesses: false).namespaces.flatMap(\.namespace.names).filter { $0.hasPrefix(prefix) }
+        guard !names.isEmpty else { throw RuntimeError("no named namespace starts with \(prefix) (see `ip netns`)") }
+        namespaces = .some(names.sorted())
+        libvirt = false
+    }
+}
+
 /// Loading snapshot files with operator-facing errors.
 enum SnapshotFiles {
     static func load(_ paths: [String]) throws -> [Snapshot] {
@@ -112,13 +123,7 @@ struct SnapshotCommand: AsyncParsableCommand {
             var options = CollectorOptions()
             options.collectorName = "hopscope \(Hopscope.configuration.version)"
             if let jobs { options.maxParallelCommands = jobs }
-            if let namespacePrefix {
-                let names = NamespaceDiscovery.discover(includeProcesses: false).namespaces.flatMap(\.namespace.names)
-                    .filter { $0.hasPrefix(namespacePrefix) }
-                guard !names.isEmpty else { throw RuntimeError("no named namespace starts with \(namespacePrefix) (see `ip netns`)") }
-                options.namespaces = .some(names.sorted())
-                options.libvirt = false
-            }
+            if let namespacePrefix { try options.selectNamespaces(prefix: namespacePrefix) }
             let snapshot: Snapshot
             do { snapshot = try await SnapshotCollector.collect(options) } catch let e as MissingCapabilityError {
                 throw RuntimeError("\(e) (run hopscope snapshot as root)")

@@ -1,6 +1,7 @@
 import Foundation
 import HopscopeModel
 import PathTrace
+import SnapshotTestSupport
 import Testing
 import Topology
 
