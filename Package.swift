@@ -49,6 +49,9 @@ let package = Package(
         .target(name: "Capture", dependencies: ["CPcap", "Namespaces", "HopscopeModel", "Packets", "OpenVSwitch"], swiftSettings: strict),
         // Builds a Snapshot from the live machine (issue 7).
         .target(name: "Collector", dependencies: ["HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch"], swiftSettings: strict),
+        // Active probes (ping, ARP, TCP/UDP, DHCP, DNS) sent along the walks while capturing on their hops (issue 8).
+        .target(name: "Probe", dependencies: ["HopscopeModel", "Namespaces", "Packets", "Capture", "Topology", "PathTrace", "Diagnosis"],
+                swiftSettings: strict),
         // The built-in OpenStack lab (namespaces, OVS, iptables, dnsmasq) and its faults.
         .target(name: "Lab", dependencies: ["CShims", "HopscopeModel", "Namespaces", "Packets"], swiftSettings: strict),
 
@@ -57,7 +60,7 @@ let package = Package(
             name: "hopscope",
             dependencies: [
                 "HopscopeModel", "Namespaces", "Netlink", "Netfilter", "OpenVSwitch", "Packets", "Capture", "Lab",
-                "Collector", "Topology", "PathTrace", "Diagnosis",
+                "Collector", "Topology", "PathTrace", "Diagnosis", "Probe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -90,6 +93,9 @@ let package = Package(
         .target(name: "SnapshotTestSupport", dependencies: ["HopscopeModel"], path: "Tests/SnapshotTestSupport", swiftSettings: strict),
         .testTarget(name: "PathTraceTests", dependencies: ["PathTrace", "Topology", "HopscopeModel", "Lab", "SnapshotTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        // Probe recognition, capture planning and DHCP option checks on frames and recorded lab snapshots.
+        .testTarget(name: "ProbeTests", dependencies: ["Probe", "Diagnosis", "PathTrace", "Topology", "Packets", "HopscopeModel"],
+                    swiftSettings: strict),
         // Diagnoses of recorded lab snapshots and edited copies: every check, ranking, verdicts (issue 8).
         .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis", "PathTrace", "Topology", "HopscopeModel", "Lab", "SnapshotTestSupport"],
                     swiftSettings: strict),

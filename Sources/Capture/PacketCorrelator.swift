@@ -167,9 +167,7 @@ public final class PacketCorrelator {
             return
         }
         var vlan: UInt16?
-        for layer in packet.layers {
-            if case .vlan(let tag) = layer { vlan = tag.vlanID; break }
-        }
+        if let tag = packet.layers.first(.vlan), case .vlan(let header) = tag.header(in: frame) { vlan = header.vlanID }
         let raw = Raw(hop: hop, time: timestampNanoseconds, identity: identity, tunnel: ids.inner == nil ? nil : ids.tunnel,
                       tunnelOuter: ids.inner == nil ? nil : ids.outer, vlan: vlan)
         let key = identity.invariant

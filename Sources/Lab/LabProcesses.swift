@@ -19,10 +19,14 @@ enum ProcessTable {
         return (state, parent, session)
     }
 
-    /// True when `pid` exists and is not a zombie.
+    /// True when `pid` exists and has not finished exiting (a zombie leader with live threads has not).
     static func isRunning(_ pid: Int32) -> Bool {
         guard let s = status(pid) else { return false }
-        return s.state != "Z" && s.state != "X"
+        if s.state != "Z" && s.state != "X" { return true }
+        // A multi-threaded daemon's leader turns zombie while its other threads are still exiting
+        // and still hold its sockets and run directory: it has stopped only when they are gone.
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"))?.count ?? 0
+        return threads > 1
     }
 
     /// The NUL-separated command line of `pid` joined with spaces ("" for kernel threads).

@@ -127,7 +127,7 @@ public func withNetworkNamespace<T: Sendable>(_ ns: NamespaceRef, _ body: @escap
 func enterNetworkNamespace(path: String, label: String) throws {
     let fd = try systemCall("open \(path)", context: "netns \(label)") { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
-    try systemCall("setns", context: "netns \(label)") { hs_setns(fd, hs_clone_newnet()) }
+    try enterNetworkNamespace(fd: fd, label: label)
 }
 
 /// Carries the body into the namespace thread and its result back to the waiting caller; the

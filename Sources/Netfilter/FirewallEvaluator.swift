@@ -62,75 +62,85 @@ public struct FirewallEvaluator: Sendable {
 // MARK: Compiled form
 
 /// The chains of one ruleset in the form a trace walks: class-held (a trace never copies rule
-/// values), jumps resolved to chain indices, evidence prebuilt, and per long chain an index of
-/// rules by the exact interface or bridge port they require, so a trace visits only the rules
-/// that can match (the kernel's linear order is kept). Immutable after init.
+/// values), each chain's rules and their clauses in two contiguous arrays (a trace reads a
+/// port's chain front to back, so it reads memory in order), jumps resolved to chain indices,
+/// tables and hooks by index, and per long chain an index of rules by the exact interface or
+/// bridge port they require, so a trace visits only the rules that can match (the kernel's
+/// linear order is kept). Immutable after init.
 final class CompiledRuleset: Sendable {
     struct Clause: Sendable {
         let criterion: MatchCriterion
         let negated: Bool
     }
-    final class Rule: Sendable {
-        let clauses: [Clause]
-        let action: TargetAction
+    /// What a trace reads of every rule it visits: plain integers, copied without reference counting.
+    struct Rule: Sendable {
+        /// The rule's clauses are `chain.clauses[firstClause..<endClause]`.
+        let firstClause: Int32
+        let endClause: Int32
         /// Chain index for jump and goto, -1 otherwise.
-        let targetChain: Int
-        let reference: FirewallRuleReference
-        init(clauses: [Clause], action: TargetAction, targetChain: Int, reference: FirewallRuleReference) {
-            self.clauses = clauses; self.action = action; self.targetChain = targetChain; self.reference = reference
-        }
+        let targetChain: Int32
     }
     /// Interface fields a rule can require exactly (`-i tap1`, `--physdev-out tap1`).
-    enum GuardField: UInt8, Sendable, CaseIterable { case inInterface, outInterface, physdevIn, physdevOut }
-    struct GuardKey: Hashable, Sendable {
-        let field: GuardField
-        let name: String
-    }
+    enum GuardField: Int, Sendable, CaseIterable { case inInterface, outInterface, physdevIn, physdevOut }
+
     final class Chain: Sendable {
         let name: String
         let policy: String?
         let rules: [Rule]
+        /// Every rule's clauses (without module loads and comments), rule after rule.
+        let clauses: [Clause]
+        /// Per rule, what its target does (read only for rules that match).
+        let actions: [TargetAction]
+        /// Per rule, how a trace names it.
+        let references: [FirewallRuleReference]
         let policyReference: FirewallRuleReference?
-        /// Rule indices (ascending) by the exact interface they require; nil for short chains.
-        let guarded: [GuardKey: [Int32]]?
+        /// Per guard field, rule indices (ascending) by the exact interface they require; empty for short chains.
+        let guarded: [[String: [Int32]]]
         /// Rule indices (ascending) without such a requirement.
         let unguarded: [Int32]
         let guardFields: [GuardField]
+        /// Step details of a jump or goto to this chain, built once.
+        let jumpText: String
+        let gotoText: String
 
-        init(name: String, policy: String?, rules: [Rule], policyReference: FirewallRuleReference?) {
+        init(name: String, policy: String?, rules: [Rule], clauses: [Clause], actions: [TargetAction],
+             references: [FirewallRuleReference], policyReference: FirewallRuleReference?) {
             self.name = name
             self.policy = policy
             self.rules = rules
+            self.clauses = clauses
+            self.actions = actions
+            self.references = references
             self.policyReference = policyReference
+            jumpText = "jump to \(name)"
+            gotoText = "goto \(name)"
             guard rules.count >= 16 else {
-                guarded = nil; unguarded = []; guardFields = []
+                guarded = []; unguarded = []; guardFields = []
                 return
             }
-            var g: [GuardKey: [Int32]] = [:]
+            var g = [[String: [Int32]]](repeating: [:], count: GuardField.allCases.count)
             var u: [Int32] = []
-            var fields = Set<GuardField>()
             for (i, r) in rules.enumerated() {
-                if let key = Chain.guardKey(r) {
-                    g[key, default: []].append(Int32(i))
-                    fields.insert(key.field)
+                if let (field, name) = Chain.guardKey(clauses[Int(r.firstClause)..<Int(r.endClause)]) {
+                    g[field.rawValue][name, default: []].append(Int32(i))
                 } else {
                     u.append(Int32(i))
                 }
             }
             guarded = g
             unguarded = u
-            guardFields = GuardField.allCases.filter { fields.contains($0) }
+            guardFields = GuardField.allCases.filter { !g[$0.rawValue].isEmpty }
         }
 
         /// The first exact, non-negated interface the rule requires: a rule cannot match a
         /// packet whose interface differs, whatever its other clauses say.
-        static func guardKey(_ r: Rule) -> GuardKey? {
-            for c in r.clauses where !c.negated {
+        static func guardKey(_ clauses: ArraySlice<Clause>) -> (GuardField, String)? {
+            for c in clauses where !c.negated {
                 switch c.criterion {
-                case .inInterface(let p) where !p.isWildcard: return GuardKey(field: .inInterface, name: p.stem)
-                case .outInterface(let p) where !p.isWildcard: return GuardKey(field: .outInterface, name: p.stem)
-                case .physdevIn(let p) where !p.isWildcard: return GuardKey(field: .physdevIn, name: p.stem)
-                case .physdevOut(let p) where !p.isWildcard: return GuardKey(field: .physdevOut, name: p.stem)
+                case .inInterface(let p) where !p.isWildcard: return (.inInterface, p.stem)
+                case .outInterface(let p) where !p.isWildcard: return (.outInterface, p.stem)
+                case .physdevIn(let p) where !p.isWildcard: return (.physdevIn, p.stem)
+                case .physdevOut(let p) where !p.isWildcard: return (.physdevOut, p.stem)
                 default: continue
                 }
             }
@@ -139,60 +149,117 @@ final class CompiledRuleset: Sendable {
     }
     final class Table: Sendable {
         let name: String
+        /// Position in `CompiledRuleset.tables`.
+        let ordinal: Int
         let chains: [Chain]
         let index: [String: Int]
-        init(name: String, chains: [Chain], index: [String: Int]) { self.name = name; self.chains = chains; self.index = index }
+        init(name: String, ordinal: Int, chains: [Chain], index: [String: Int]) {
+            self.name = name; self.ordinal = ordinal; self.chains = chains; self.index = index
+        }
+    }
+    /// A table a hook runs and the index of the hook's built-in chain in it.
+    struct HookTable: Sendable {
+        let table: Table
+        let start: Int
     }
 
     let family: IPFamily
-    let tables: [String: Table]
+    /// Tables in dump order.
+    let tables: [Table]
+    /// Per `Hook.ordinal`, the tables the hook runs, in kernel priority order (a table the dump
+    /// lists twice counts by its last listing, as `iptables-restore` leaves it).
+    let hooks: [[HookTable]]
 
-    func chainName(_ table: String, _ chain: Int) -> String? { tables[table]?.chains[chain].name }
+    /// The table called `name` (its last listing).
+    func table(_ name: String) -> Table? { tables.last { $0.name == name } }
+
+    func chainName(_ table: Int, _ chain: Int) -> String { tables[table].chains[chain].name }
 
     func reference(_ id: TraceRun.RuleID) -> FirewallRuleReference? {
-        guard let table = tables[id.table] else { return nil }
-        let chain = table.chains[id.chain]
+        let chain = tables[id.table].chains[id.chain]
         if id.rule < 0 { return chain.policyReference }
-        return chain.rules[id.rule].reference
+        return chain.references[id.rule]
     }
 
     init(_ r: FirewallRuleset) {
         family = r.family
-        var tables: [String: Table] = [:]
+        var tables: [Table] = []
         for t in r.tables {
             var index: [String: Int] = [:]
             for (i, c) in t.chains.enumerated() { index[c.name] = i }
             let chains = t.chains.map { c -> Chain in
+                var clauses: [Clause] = []
+                var actions: [TargetAction] = []
+                var references: [FirewallRuleReference] = []
+                actions.reserveCapacity(c.rules.count)
+                references.reserveCapacity(c.rules.count)
                 let rules = c.rules.map { rule -> Rule in
+                    let action = rule.action
                     var target = -1
-                    switch rule.target.action {
+                    switch action {
                     case .jump(let n), .goto(let n): target = index[n] ?? -1
                     default: break
                     }
-                    let ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
+                    let first = clauses.count
+                    let ref: FirewallRuleReference
+                    if case .parsed(let dump, let i) = rule.body {
+                        // The decoded clauses as the parser left them: no strings are built.
+                        ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
+                                                    counters: rule.counters, lineNumber: rule.lineNumber, dump: dump, index: i)
+                        for k in dump.rules[i].clauseRange { Self.append(dump.clauses[k].criterion, dump.clauses[k].negated, to: &clauses) }
+                    } else {
+                        ref = FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: rule.position,
                                                     text: rule.ruleText, specification: rule.specificationText, comment: rule.comment,
                                                     counters: rule.counters, lineNumber: rule.lineNumber)
-                    return Rule(clauses: rule.clauses.compactMap {
-                        if case .loadModule = $0.criterion { return nil }
-                        if case .comment = $0.criterion { return nil }
-                        return Clause(criterion: $0.criterion, negated: $0.negated)
-                    }, action: rule.target.action, targetChain: target, reference: ref)
+                        for clause in rule.clauses { Self.append(clause.criterion, clause.negated, to: &clauses) }
+                    }
+                    actions.append(action)
+                    references.append(ref)
+                    return Rule(firstClause: Int32(first), endClause: Int32(clauses.count), targetChain: Int32(target))
                 }
                 let policyRef = c.policy.map {
                     FirewallRuleReference(family: r.family, table: t.name, chain: c.name, position: 0,
                                           text: ":\(c.name) \($0)", specification: "policy \($0)", comment: nil, counters: c.counters, lineNumber: c.lineNumber)
                 }
-                return Chain(name: c.name, policy: c.policy, rules: rules, policyReference: policyRef)
+                return Chain(name: c.name, policy: c.policy, rules: rules, clauses: clauses, actions: actions,
+                             references: references, policyReference: policyRef)
             }
-            tables[t.name] = Table(name: t.name, chains: chains, index: index)
+            tables.append(Table(name: t.name, ordinal: tables.count, chains: chains, index: index))
         }
         self.tables = tables
+        var byName: [String: Table] = [:]
+        for t in tables { byName[t.name] = t }
+        hooks = Hook.allCases.map { hook in
+            hook.tables.compactMap { name in
+                guard let t = byName[name], let start = t.index[hook.rawValue] else { return nil }
+                return HookTable(table: t, start: start)
+            }
+        }
+    }
+
+    /// Adds a clause a trace has to test: module loads and comments always hold, so they are left out.
+    private static func append(_ criterion: MatchCriterion, _ negated: Bool, to clauses: inout [Clause]) {
+        switch criterion {
+        case .loadModule, .comment: return
+        default: clauses.append(Clause(criterion: criterion, negated: negated))
+        }
     }
 }
 
 /// Netfilter hooks and the tables each runs, in kernel priority order.
-enum Hook: String {
+enum Hook: String, CaseIterable {
     case prerouting = "PREROUTING", input = "INPUT", forward = "FORWARD", output = "OUTPUT", postrouting = "POSTROUTING"
+
+    /// Position in `Hook.allCases`, for indexing per-hook tables.
+    var ordinal: Int {
+        switch self {
+        case .prerouting: 0
+        case .input: 1
+        case .forward: 2
+        case .output: 3
+        case .postrouting: 4
+        }
+    }
 
     var tables: [String] {
         switch self {

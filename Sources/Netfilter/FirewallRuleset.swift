@@ -97,7 +97,10 @@ public struct FirewallChain: Hashable, Sendable {
 /// One rule (`-A CHAIN ...`) with where it came from, its counters, its matches and its target.
 ///
 /// `text` is the line exactly as the dump shows it; `formatted()` rebuilds the same line from the
-/// parsed clauses (the round-trip the tests check on real dumps).
+/// parsed clauses (the round-trip the tests check on real dumps). A parsed rule keeps only a
+/// reference into its dump's decoded form: `text`, `clauses` and `target` are built when read
+/// (a ruleset of 20,000 rules is mostly evaluated, rarely printed). Setting one of them makes
+/// the rule a value of its own.
 public struct FirewallRule: Hashable, Sendable {
     public var table: String
     public var chain: String
@@ -107,11 +110,15 @@ public struct FirewallRule: Hashable, Sendable {
     public var lineNumber: Int
     /// The `[packets:bytes]` prefix of `iptables-save -c`, when present.
     public var counters: PacketCounters?
-    /// The line as the dump shows it (counters included).
-    public var text: String
-    /// Matches in the order written, including the `-m module` clauses that load them.
-    public var clauses: [RuleClause]
-    public var target: RuleTarget
+    var body: Body
+
+    /// Where the rule's text, clauses and target come from.
+    enum Body: Sendable {
+        /// Rule `index` of a parsed dump.
+        case parsed(ParsedDump, Int)
+        /// Built in code, or changed after parsing.
+        indirect case built(text: String, clauses: [RuleClause], target: RuleTarget)
+    }
 
     public init(table: String, chain: String, position: Int, lineNumber: Int = 0, counters: PacketCounters? = nil,
                 text: String? = nil, clauses: [RuleClause], target: RuleTarget) {
@@ -120,14 +127,73 @@ public struct FirewallRule: Hashable, Sendable {
         self.position = position
         self.lineNumber = lineNumber
         self.counters = counters
-        self.clauses = clauses
-        self.target = target
-        self.text = ""
-        self.text = text ?? formatted()
+        body = .built(text: text ?? "", clauses: clauses, target: target)
+        if text == nil { body = .built(text: formatted(), clauses: clauses, target: target) }
+    }
+
+    init(table: String, chain: String, position: Int, lineNumber: Int, counters: PacketCounters?, dump: ParsedDump, index: Int) {
+        self.table = table
+        self.chain = chain
+        self.position = position
+        self.lineNumber = lineNumber
+        self.counters = counters
+        body = .parsed(dump, index)
+    }
+
+    /// The line as the dump shows it (counters included).
+    public var text: String {
+        get {
+            switch body {
+            case .parsed(let dump, let i): dump.lineText(i)
+            case .built(let text, _, _): text
+            }
+        }
+        set { body = .built(text: newValue, clauses: clauses, target: target) }
+    }
+
+    /// Matches in the order written, including the `-m module` clauses that load them.
+    public var clauses: [RuleClause] {
+        get {
+            switch body {
+            case .parsed(let dump, let i): dump.clauses(i)
+            case .built(_, let clauses, _): clauses
+            }
+        }
+        set { body = .built(text: text, clauses: newValue, target: target) }
+    }
+
+    public var target: RuleTarget {
+        get {
+            switch body {
+            case .parsed(let dump, let i): dump.target(i)
+            case .built(_, _, let target): target
+            }
+        }
+        set { body = .built(text: text, clauses: clauses, target: newValue) }
+    }
+
+    /// What the target does, without building the target's strings.
+    var action: TargetAction {
+        switch body {
+        case .parsed(let dump, let i): dump.rules[i].action
+        case .built(_, _, let target): target.action
+        }
+    }
+
+    public static func == (a: FirewallRule, b: FirewallRule) -> Bool {
+        guard a.table == b.table, a.chain == b.chain, a.position == b.position, a.lineNumber == b.lineNumber,
+              a.counters == b.counters else { return false }
+        if case .parsed(let da, let ia) = a.body, case .parsed(let db, let ib) = b.body, da === db, ia == ib { return true }
+        return a.text == b.text && a.clauses == b.clauses && a.target == b.target
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(table); h.combine(chain); h.combine(position); h.combine(lineNumber); h.combine(counters); h.combine(text)
     }
 
     /// The `-m comment --comment` text (several comments are joined with "; "), as Neutron writes them.
     public var comment: String? {
+        if case .parsed(let dump, let i) = body { return dump.comment(i) }
         var found: [String] = []
         for c in clauses { if case .comment(let s) = c.criterion { found.append(s) } }
         return found.isEmpty ? nil : found.joined(separator: "; ")
@@ -136,6 +202,8 @@ public struct FirewallRule: Hashable, Sendable {
     /// The rule without its counters: `-A CHAIN ...`, as `iptables-save` without `-c` prints it
     /// (the dump's own text when it has one).
     public var ruleText: String {
+        if case .parsed(let dump, let i) = body { return dump.ruleText(i) }
+        let text = self.text
         guard counters != nil, text.hasPrefix("["), let close = text.firstIndex(of: "]") else {
             return text.isEmpty ? formatted(withCounters: false) : text
         }
@@ -143,7 +211,10 @@ public struct FirewallRule: Hashable, Sendable {
     }
 
     /// The rule's matches and target without `-A CHAIN` and without comment clauses: what the rule does.
-    public var specificationText: String {
+    public var specificationText: String { Self.specificationText(clauses, target) }
+
+    /// The specification of a rule with these clauses and target (see `specificationText`).
+    static func specificationText(_ clauses: [RuleClause], _ target: RuleTarget) -> String {
         var parts: [String] = []
         var skipModule = false
         for (i, c) in clauses.enumerated() {

@@ -130,33 +130,98 @@ public struct NATBinding: Hashable, Sendable, Codable {
 /// A rule or a chain policy named in a trace, with everything an operator needs to find it.
 ///
 /// An immutable class: the evaluator builds one per rule when it compiles a ruleset and every
-/// trace shares it, so naming a rule costs a reference, not a copy of its texts.
+/// trace shares it, so naming a rule costs a reference, not a copy of its texts. For a rule of a
+/// parsed dump the text, specification and comment are read from the dump when asked for (a
+/// ruleset names 20,000 rules, a trace shows a few), so they cost nothing at set-up.
 public final class FirewallRuleReference: Hashable, Sendable, Codable, CustomStringConvertible {
     public let family: IPFamily
     public let table: String
     public let chain: String
     /// 1-based rule position; 0 for the chain's policy.
     public let position: Int
-    /// The rule as `iptables-save` prints it (without counters), or the policy line `:CHAIN POLICY`.
-    public let text: String
-    /// What the rule does, without `-A CHAIN` and its comment: `-p tcp -m tcp --dport 22 -j RETURN`.
-    public let specification: String
-    public let comment: String?
     public let counters: PacketCounters?
     /// Line in the dump (0 when unknown).
     public let lineNumber: Int
+    private let texts: Texts
 
-    public init(family: IPFamily, table: String, chain: String, position: Int, text: String, specification: String,
-                comment: String?, counters: PacketCounters?, lineNumber: Int) {
+    /// Where the rule's texts come from.
+    private enum Texts: Sendable {
+        case given(text: String, specification: String, comment: String?)
+        /// Rule `index` of a parsed dump, read on demand.
+        case parsed(ParsedDump, Int)
+    }
+
+    public convenience init(family: IPFamily, table: String, chain: String, position: Int, text: String, specification: String,
+                            comment: String?, counters: PacketCounters?, lineNumber: Int) {
+        self.init(family: family, table: table, chain: chain, position: position, counters: counters, lineNumber: lineNumber,
+                  texts: .given(text: text, specification: specification, comment: comment))
+    }
+
+    /// A reference to rule `index` of `dump`, whose texts are read from the dump when asked for.
+    convenience init(family: IPFamily, table: String, chain: String, position: Int, counters: PacketCounters?, lineNumber: Int,
+                     dump: ParsedDump, index: Int) {
+        self.init(family: family, table: table, chain: chain, position: position, counters: counters, lineNumber: lineNumber,
+                  texts: .parsed(dump, index))
+    }
+
+    private init(family: IPFamily, table: String, chain: String, position: Int, counters: PacketCounters?, lineNumber: Int, texts: Texts) {
         self.family = family
         self.table = table
         self.chain = chain
         self.position = position
-        self.text = text
-        self.specification = specification
-        self.comment = comment
         self.counters = counters
         self.lineNumber = lineNumber
+        self.texts = texts
+    }
+
+    /// The rule as `iptables-save` prints it (without counters), or the policy line `:CHAIN POLICY`.
+    public var text: String {
+        switch texts {
+        case .given(let text, _, _): text
+        case .parsed(let dump, let i): dump.ruleText(i)
+        }
+    }
+
+    /// What the rule does, without `-A CHAIN` and its comment: `-p tcp -m tcp --dport 22 -j RETURN`.
+    public var specification: String {
+        switch texts {
+        case .given(_, let specification, _): specification
+        case .parsed(let dump, let i): FirewallRule.specificationText(dump.clauses(i), dump.target(i))
+        }
+    }
+
+    public var comment: String? {
+        switch texts {
+        case .given(_, _, let comment): comment
+        case .parsed(let dump, let i): dump.comment(i)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case family, table, chain, position, text, specification, comment, counters, lineNumber
+    }
+
+    public convenience init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(family: try c.decode(IPFamily.self, forKey: .family), table: try c.decode(String.self, forKey: .table),
+                  chain: try c.decode(String.self, forKey: .chain), position: try c.decode(Int.self, forKey: .position),
+                  text: try c.decode(String.self, forKey: .text), specification: try c.decode(String.self, forKey: .specification),
+                  comment: try c.decodeIfPresent(String.self, forKey: .comment),
+                  counters: try c.decodeIfPresent(PacketCounters.self, forKey: .counters),
+                  lineNumber: try c.decode(Int.self, forKey: .lineNumber))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(family, forKey: .family)
+        try c.encode(table, forKey: .table)
+        try c.encode(chain, forKey: .chain)
+        try c.encode(position, forKey: .position)
+        try c.encode(text, forKey: .text)
+        try c.encode(specification, forKey: .specification)
+        try c.encodeIfPresent(comment, forKey: .comment)
+        try c.encodeIfPresent(counters, forKey: .counters)
+        try c.encode(lineNumber, forKey: .lineNumber)
     }
 
     public static func == (a: FirewallRuleReference, b: FirewallRuleReference) -> Bool {
@@ -265,7 +330,8 @@ public struct FirewallTrace: Sendable, Encodable {
     /// Every step, in order: chains entered, rules matched (with what they did), returns, policies.
     public var steps: [FirewallTraceStep] {
         records.map { s in
-            FirewallTraceStep(hook: s.hook.rawValue, table: s.table, chain: compiled?.chainName(s.table, s.chain) ?? "?", event: s.event,
+            FirewallTraceStep(hook: s.hook.rawValue, table: compiled?.tables[s.table].name ?? "?",
+                              chain: compiled?.chainName(s.table, s.chain) ?? "?", event: s.event,
                               rule: s.rule.flatMap { compiled?.reference(TraceRun.RuleID(table: s.table, chain: s.chain, rule: $0)) },
                               detail: s.detail.text(compiled, s.table), depth: s.depth)
         }

@@ -45,93 +45,101 @@ extension FirewallRuleset {
     }
 }
 
-/// One word of a rule line, unquoted, with its column and whether it was quoted.
-struct Token {
-    var text: String
-    var column: Int
-    var quoted: Bool
-    /// `wordHash` of the word's bytes (0 for a quoted word), for dispatch without string compares.
-    var hash: UInt64 = 0
-    var isBang: Bool { !quoted && text.utf8.count == 1 && text.utf8.first == UInt8(ascii: "!") }
-    /// True for `-x` / `--xyz` words that start an option (a quoted word never does).
-    var isOption: Bool {
-        guard !quoted else { return false }
-        var it = text.utf8.makeIterator()
-        guard it.next() == UInt8(ascii: "-"), let second = it.next() else { return false }
-        return !(second >= UInt8(ascii: "0") && second <= UInt8(ascii: "9"))
-    }
-}
-
 /// Reads dump text line by line; one instance per dump. Not shared between threads.
+///
+/// The dump is copied once into a byte buffer; rules are decoded from it into a `ParsedDump`
+/// (clause and target records, interned strings), and only then wrapped as `FirewallRule`
+/// values that refer to it.
 struct IptablesSaveParser {
     var family: IPFamily?
     let recovering: Bool
     var problems: [FirewallParseError] = []
-    /// Words longer than a small string (chain names, long options, state lists) by hash, so each
-    /// is allocated once per dump rather than once per rule.
-    private var longWords: [UInt64: String] = [:]
-    /// Reused for the unescaped bytes of quoted words.
-    private var quotedBuffer: [UInt8] = []
 
     init(family: IPFamily?, recovering: Bool) {
         self.family = family
         self.recovering = recovering
     }
 
-    private struct OpenTable {
-        var table: FirewallTable
-        var chainIndex: [String: Int] = [:]
+    /// Where a decoded rule goes, until the `ParsedDump` it refers to exists.
+    private struct Placement {
+        var table: Int32
+        var chain: Int32
+        var position: Int32
+        var lineNumber: Int32
+        var counters: PacketCounters?
     }
 
     mutating func parse(_ text: String) throws -> FirewallRuleset {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + wordPadding)
+        bytes.append(contentsOf: text.utf8)
+        let n = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: wordPadding))
         var tables: [FirewallTable] = []
-        var open: OpenTable?
-        var lineNumber = 0
-        var tokens: [Token] = []
-        tokens.reserveCapacity(32)
-        let buf = Array(text.utf8)
-        do {
+        var records: [ParsedDump.Rule] = []
+        var placements: [Placement] = []
+        var clauses: [ClauseRecord] = []
+        try bytes.withUnsafeBufferPointer { buffer in
+            let dump = buffer.baseAddress!
+            // Room for every rule and (about) every clause up front: growing these arrays copied
+            // them several times over. A line holds at most one rule; clauses take 16 bytes or more.
+            var lines = 1
+            for k in 0..<n where dump[k] == 0x0A { lines += 1 }
+            records.reserveCapacity(lines)
+            placements.reserveCapacity(lines)
+            // Quoted words with escapes are unescaped here; a line never needs more than its length.
+            let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: n + wordPadding)
+            defer { scratch.deallocate() }
+            var reader = RuleReader(line: LineBytes(dump: dump, scratch: scratch))
+            reader.clauses.reserveCapacity(n / 16)
+            var open: FirewallTable?
+            var openIndex: Int32 = 0
+            var rulesPerChain: [Int32] = []
+            var lineNumber = 0
             var start = 0
-            let n = buf.count
             while start < n {
-                var end = start
-                while end < n && buf[end] != 0x0A { end += 1 }
+                let end = memchr(dump + start, 0x0A, n - start).map { dump.distance(to: UnsafePointer($0.assumingMemoryBound(to: UInt8.self))) } ?? n
                 lineNumber += 1
-                var lineEnd = end
-                if lineEnd > start && buf[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-                let line = buf[start..<lineEnd]
+                let lineStart = start
+                let lineEnd = end > start && dump[end - 1] == 0x0D ? end - 1 : end
                 start = end + 1
-                guard let first = line.first else { continue }
+                guard lineEnd > lineStart else { continue }
+                let line = UnsafeBufferPointer(start: dump + lineStart, count: lineEnd - lineStart)
                 let lineText = { String(decoding: line, as: UTF8.self) }
-                switch first {
+                switch line[0] {
                 case UInt8(ascii: "#"):
-                    if family == nil, String(decoding: line, as: UTF8.self).contains("ip6tables-save") { family = .ipv6 }
+                    if family == nil, lineText().contains("ip6tables-save") { family = .ipv6 }
                 case UInt8(ascii: "*"):
                     if let o = open {
-                        try fail(lineNumber, 1, "table \(o.table.name) was not closed with COMMIT before this table", lineText())
-                        tables.append(o.table)
+                        try fail(lineNumber, 1, "table \(o.name) was not closed with COMMIT before this table", lineText())
+                        tables.append(o)
                     }
-                    let name = String(decoding: line.dropFirst(), as: UTF8.self)
-                    open = OpenTable(table: FirewallTable(name: name, lineNumber: lineNumber))
+                    open = FirewallTable(name: String(decoding: line.dropFirst(), as: UTF8.self), lineNumber: lineNumber)
+                    openIndex = Int32(tables.count)
+                    reader.chains = DumpWordTable(capacity: 64)
+                    rulesPerChain.removeAll()
                 case UInt8(ascii: ":"):
                     guard open != nil else {
                         try fail(lineNumber, 1, "chain declaration outside a table (a `*filter` line must come first)", lineText())
                         continue
                     }
-                    if let chain = try parseChainDeclaration(line, lineNumber: lineNumber) {
-                        if open!.chainIndex[chain.name] != nil {
-                            try fail(lineNumber, 2, "chain \(chain.name) is declared twice", lineText())
-                            continue
-                        }
-                        open!.chainIndex[chain.name] = open!.table.chains.count
-                        open!.table.chains.append(chain)
+                    guard let (chain, nameStart) = try chainDeclaration(line, at: lineStart, lineNumber: lineNumber) else { continue }
+                    let nameCount = chain.name.utf8.count
+                    let hash = wordHash(dump + nameStart, nameCount)
+                    if reader.chains.find(dump + nameStart, count: nameCount, hash: hash, in: dump) != nil {
+                        try fail(lineNumber, 2, "chain \(chain.name) is declared twice", lineText())
+                        continue
                     }
+                    reader.chains.insert(start: nameStart, count: nameCount, hash: hash,
+                                         value: ChainSlot(index: Int32(open!.chains.count), name: chain.name))
+                    open!.chains.append(chain)
+                    rulesPerChain.append(0)
                 case UInt8(ascii: "C") where line.elementsEqual("COMMIT".utf8):
                     guard let o = open else {
                         try fail(lineNumber, 1, "COMMIT outside a table", lineText())
                         continue
                     }
-                    tables.append(o.table)
+                    tables.append(o)
                     open = nil
                 default:
                     guard open != nil else {
@@ -139,65 +147,80 @@ struct IptablesSaveParser {
                         continue
                     }
                     var counters: PacketCounters?
-                    var body = line[...]
-                    if first == UInt8(ascii: "[") {
+                    var bodyStart = lineStart
+                    if line[0] == UInt8(ascii: "[") {
                         guard let close = line.firstIndex(of: UInt8(ascii: "]")),
-                              let c = Self.counters(line[(line.startIndex + 1)..<close]) else {
+                              let c = Self.counters(UnsafeBufferPointer(rebasing: line[1..<close])) else {
                             try fail(lineNumber, 1, "malformed counters: expected [packets:bytes]", lineText())
                             continue
                         }
                         counters = c
-                        body = line[(close + 1)...]
+                        bodyStart = lineStart + close + 1
                     }
-                    try tokenize(body, into: &tokens, columnOffset: body.startIndex - line.startIndex, lineNumber: lineNumber, lineText: lineText)
-                    try addRule(tokens, lineNumber: lineNumber, text: lineText(), counters: counters, to: &open!)
+                    do throws(UnterminatedQuote) {
+                        try tokenize(dump, from: bodyStart, to: lineEnd, columnBase: lineStart, scratch: scratch, into: &reader.tokens)
+                    } catch {
+                        throw FirewallParseError(line: lineNumber, column: error.column, message: "unterminated quoted string", lineText: lineText())
+                    }
+                    guard let a = reader.tokens.first else { continue }
+                    let words = reader.line
+                    func problem(_ column: Int32, _ message: String) throws {
+                        let e = FirewallParseError(line: lineNumber, column: Int(column), message: message, lineText: lineText())
+                        guard recovering else { throw e }
+                        problems.append(e)
+                    }
+                    guard !a.quoted, a.hash == W.A || a.hash == W.append else {
+                        try problem(a.column, "expected -A CHAIN at the start of a rule, found '\(words.string(a))'")
+                        continue
+                    }
+                    guard reader.tokens.count >= 2 else {
+                        try problem(a.column, "-A needs a chain name")
+                        continue
+                    }
+                    let c = reader.tokens[1]
+                    guard let slot = reader.chains.find(words.pointer(c), count: Int(c.count), hash: c.hash, in: dump) else {
+                        try problem(c.column, "rule appends to chain '\(words.string(c))', which this table does not declare")
+                        continue
+                    }
+                    // Chains are declared before rules in every iptables-save dump (iptables-restore
+                    // wants them so), so jumps resolve as rules arrive.
+                    rulesPerChain[Int(slot.index)] += 1
+                    placements.append(Placement(table: openIndex, chain: slot.index, position: rulesPerChain[Int(slot.index)],
+                                                lineNumber: Int32(lineNumber), counters: counters))
+                    let firstClause = reader.clauses.count
+                    var rule = ParsedDump.Rule(lineStart: Int32(lineStart), lineCount: Int32(lineEnd - lineStart), bodyStart: Int32(bodyStart),
+                                               firstClause: Int32(firstClause), clauseCount: 0, targetToken: ParsedDump.Rule.noTarget, action: .none)
+                    do throws(RuleReader.Failure) {
+                        (rule.targetToken, rule.action) = try reader.read()
+                        rule.clauseCount = Int32(reader.clauses.count - firstClause)
+                    } catch {
+                        reader.clauses.removeSubrange(firstClause...)
+                        try problem(Int32(error.column), error.message)
+                        rule.targetToken = ParsedDump.Rule.didNotParse
+                        rule.action = .unsupported("the rule did not parse: \(error.message)")
+                    }
+                    records.append(rule)
                 }
             }
+            if let o = open {
+                tables.append(o)
+                try fail(lineNumber, 1, "table \(o.name) was not closed with COMMIT", "")
+            }
+            clauses = reader.clauses
         }
-        if let o = open {
-            tables.append(o.table)
-            try fail(lineNumber, 1, "table \(o.table.name) was not closed with COMMIT", "")
+        let dump = ParsedDump(bytes: bytes, rules: records, clauses: clauses)
+        var perChain: [[Int]] = tables.map { [Int](repeating: 0, count: $0.chains.count) }
+        for p in placements { perChain[Int(p.table)][Int(p.chain)] += 1 }
+        for t in tables.indices {
+            for c in tables[t].chains.indices { tables[t].chains[c].rules.reserveCapacity(perChain[t][c]) }
+        }
+        for (index, p) in placements.enumerated() {
+            let t = Int(p.table), c = Int(p.chain)
+            let rule = FirewallRule(table: tables[t].name, chain: tables[t].chains[c].name, position: Int(p.position),
+                                    lineNumber: Int(p.lineNumber), counters: p.counters, dump: dump, index: index)
+            tables[t].chains[c].rules.append(rule)
         }
         return FirewallRuleset(family: family ?? .ipv4, tables: tables)
-    }
-
-    /// Decodes one rule line into its chain. Chains are declared before rules in every
-    /// iptables-save dump (iptables-restore wants them so), so jumps resolve as rules arrive.
-    private mutating func addRule(_ tokens: [Token], lineNumber: Int, text: String, counters: PacketCounters?, to open: inout OpenTable) throws {
-        let chainNames = open.chainIndex
-        do {
-            guard let a = tokens.first else { return }
-            guard !a.quoted, a.text == "-A" || a.text == "--append" else {
-                throw FirewallParseError(line: lineNumber, column: a.column, message: "expected -A CHAIN at the start of a rule, found '\(a.text)'", lineText: text)
-            }
-            guard tokens.count >= 2 else {
-                throw FirewallParseError(line: lineNumber, column: a.column, message: "-A needs a chain name", lineText: text)
-            }
-            let chainName = tokens[1].text
-            guard let ci = chainNames[chainName] else {
-                throw FirewallParseError(line: lineNumber, column: tokens[1].column,
-                                         message: "rule appends to chain '\(chainName)', which this table does not declare", lineText: text)
-            }
-            let position = open.table.chains[ci].rules.count + 1
-            do {
-                var reader = RuleReader(tokens: tokens, start: 2, chains: chainNames, family: family ?? .ipv4)
-                let (clauses, target) = try reader.read()
-                open.table.chains[ci].rules.append(FirewallRule(
-                    table: open.table.name, chain: chainName, position: position, lineNumber: lineNumber,
-                    counters: counters, text: text, clauses: clauses, target: target))
-            } catch {
-                let err = FirewallParseError(line: lineNumber, column: error.column, message: error.message, lineText: text)
-                guard recovering else { throw err }
-                problems.append(err)
-                open.table.chains[ci].rules.append(FirewallRule(
-                    table: open.table.name, chain: chainName, position: position, lineNumber: lineNumber,
-                    counters: counters, text: text, clauses: [],
-                    target: RuleTarget(flag: nil, name: "", action: .unsupported("the rule did not parse: \(error.message)"))))
-            }
-        } catch let e as FirewallParseError {
-            guard recovering else { throw e }
-            problems.append(e)
-        }
     }
 
     private mutating func fail(_ line: Int, _ column: Int, _ message: String, _ text: String) throws {
@@ -206,41 +229,52 @@ struct IptablesSaveParser {
         problems.append(e)
     }
 
-    private mutating func parseChainDeclaration(_ line: ArraySlice<UInt8>, lineNumber: Int) throws -> FirewallChain? {
-        // `:NAME POLICY [p:b]` (the counters are optional in hand-written files).
-        let text = String(decoding: line, as: UTF8.self)
-        let parts = text.dropFirst().split(separator: " ", omittingEmptySubsequences: true)
+    /// `:NAME POLICY [p:b]` (the counters are optional in hand-written files): the chain and the
+    /// dump offset of its name. Words are separated by spaces; a line with non-ASCII bytes is
+    /// split by characters, as a `String` splits.
+    private mutating func chainDeclaration(_ line: UnsafeBufferPointer<UInt8>, at lineStart: Int, lineNumber: Int) throws -> (FirewallChain, Int)? {
+        let text = { String(decoding: line, as: UTF8.self) }
+        var parts: [Range<Int>] = []
+        if line.allSatisfy({ $0 < 0x80 }) {
+            var i = 1
+            while i < line.count {
+                while i < line.count && line[i] == 0x20 { i += 1 }
+                let s = i
+                while i < line.count && line[i] != 0x20 { i += 1 }
+                if i > s { parts.append(s..<i) }
+            }
+        } else {
+            let s = text()
+            parts = s.dropFirst().split(separator: " ").map {
+                s.utf8.distance(from: s.startIndex, to: $0.startIndex)..<s.utf8.distance(from: s.startIndex, to: $0.endIndex)
+            }
+        }
+        func column(_ part: Range<Int>) -> Int { String(decoding: line[..<part.lowerBound], as: UTF8.self).count + 1 }
+        func word(_ part: Range<Int>) -> String { String(decoding: line[part], as: UTF8.self) }
         guard parts.count >= 2 else {
-            try fail(lineNumber, 1, "chain declaration needs a name and a policy (`:NAME ACCEPT [0:0]` or `:NAME - [0:0]`)", text)
+            try fail(lineNumber, 1, "chain declaration needs a name and a policy (`:NAME ACCEPT [0:0]` or `:NAME - [0:0]`)", text())
             return nil
         }
-        let policy = String(parts[1])
+        let policy = word(parts[1])
         guard ["ACCEPT", "DROP", "-", "RETURN", "QUEUE"].contains(policy) else {
-            try fail(lineNumber, text.distance(from: text.startIndex, to: parts[1].startIndex) + 1,
-                     "unknown chain policy '\(policy)' (ACCEPT, DROP or - for a user chain)", text)
+            try fail(lineNumber, column(parts[1]), "unknown chain policy '\(policy)' (ACCEPT, DROP or - for a user chain)", text())
             return nil
         }
         var counters: PacketCounters?
         if parts.count >= 3 {
             let c = parts[2]
-            guard c.hasPrefix("["), c.hasSuffix("]"), let v = Self.counters(ArraySlice(c.utf8.dropFirst().dropLast())) else {
-                try fail(lineNumber, text.distance(from: text.startIndex, to: c.startIndex) + 1, "malformed counters: expected [packets:bytes]", text)
+            guard line[c.lowerBound] == UInt8(ascii: "["), line[c.upperBound - 1] == UInt8(ascii: "]"),
+                  let v = Self.counters(UnsafeBufferPointer(rebasing: line[(c.lowerBound + 1)..<max(c.lowerBound + 1, c.upperBound - 1)])) else {
+                try fail(lineNumber, column(c), "malformed counters: expected [packets:bytes]", text())
                 return nil
             }
             counters = v
         }
-        let name = String(parts[0])
-        if name.utf8.count > 15 { longWords[wordHash(name.utf8)] = name }
-        return FirewallChain(name: name, policy: policy == "-" ? nil : policy, counters: counters, lineNumber: lineNumber)
+        let chain = FirewallChain(name: word(parts[0]), policy: policy == "-" ? nil : policy, counters: counters, lineNumber: lineNumber)
+        return (chain, lineStart + parts[0].lowerBound)
     }
 
-    /// Whether `s` has exactly the bytes of `word` (memcmp on the string's contiguous UTF-8).
-    static func same(_ s: String, _ word: UnsafeBufferPointer<UInt8>) -> Bool {
-        var s = s
-        return s.withUTF8 { u in u.count == word.count && (u.count == 0 || memcmp(u.baseAddress!, word.baseAddress!, u.count) == 0) }
-    }
-
-    static func counters(_ b: ArraySlice<UInt8>) -> PacketCounters? {
+    static func counters(_ b: UnsafeBufferPointer<UInt8>) -> PacketCounters? {
         var p: UInt64 = 0, q: UInt64 = 0
         var seenColon = false, digitsP = 0, digitsQ = 0
         for u in b {
@@ -251,12 +285,14 @@ struct IptablesSaveParser {
                 let d = UInt64(u - 0x30)
                 if seenColon {
                     let (m, o1) = q.multipliedReportingOverflow(by: 10)
-                    guard !o1 else { return nil }
-                    q = m + d; digitsQ += 1
+                    let (v, o2) = m.addingReportingOverflow(d)
+                    guard !o1, !o2 else { return nil }
+                    q = v; digitsQ += 1
                 } else {
                     let (m, o1) = p.multipliedReportingOverflow(by: 10)
-                    guard !o1 else { return nil }
-                    p = m + d; digitsP += 1
+                    let (v, o2) = m.addingReportingOverflow(d)
+                    guard !o1, !o2 else { return nil }
+                    p = v; digitsP += 1
                 }
             } else {
                 return nil
@@ -264,66 +300,5 @@ struct IptablesSaveParser {
         }
         guard seenColon, digitsP > 0, digitsQ > 0 else { return nil }
         return PacketCounters(packets: p, bytes: q)
-    }
-
-    /// Splits a rule line into words the way `iptables-restore` does: spaces separate words,
-    /// double quotes group them, a backslash escapes the next character inside quotes.
-    private mutating func tokenize(_ slice: ArraySlice<UInt8>, into tokens: inout [Token], columnOffset: Int, lineNumber: Int, lineText: () -> String) throws {
-        tokens.removeAll(keepingCapacity: true)
-        try slice.withUnsafeBufferPointer { b in
-        var i = 0
-        let n = b.count
-        while i < n {
-            while i < n && (b[i] == 0x20 || b[i] == 0x09) { i += 1 }
-            if i >= n { break }
-            let column = columnOffset + i + 1
-            if b[i] == UInt8(ascii: "\"") {
-                var bytes = quotedBuffer
-                bytes.removeAll(keepingCapacity: true)
-                defer { quotedBuffer = bytes }
-                i += 1
-                var closed = false
-                while i < n {
-                    let u = b[i]
-                    if u == UInt8(ascii: "\\") && i + 1 < n {
-                        bytes.append(b[i + 1]); i += 2; continue
-                    }
-                    if u == UInt8(ascii: "\"") { closed = true; i += 1; break }
-                    bytes.append(u); i += 1
-                }
-                guard closed else {
-                    throw FirewallParseError(line: lineNumber, column: column, message: "unterminated quoted string", lineText: lineText())
-                }
-                // Neutron writes the same comments on every port's rules: keep one copy of each.
-                let h = wordHash(bytes)
-                let text: String
-                if let known = longWords[h], bytes.withUnsafeBufferPointer({ Self.same(known, $0) }) {
-                    text = known
-                } else {
-                    text = String(decoding: bytes, as: UTF8.self)
-                    if bytes.count > 15 { longWords[h] = text }
-                }
-                tokens.append(Token(text: text, column: column, quoted: true))
-            } else {
-                let s = i
-                var h: UInt64 = 0xcbf2_9ce4_8422_2325
-                while i < n && b[i] != 0x20 && b[i] != 0x09 {
-                    h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01b3
-                    i += 1
-                }
-                let word = UnsafeBufferPointer(rebasing: b[s..<i])
-                let text: String
-                if word.count <= 15 {
-                    text = String(decoding: word, as: UTF8.self)
-                } else if let known = longWords[h], Self.same(known, word) {
-                    text = known
-                } else {
-                    text = String(decoding: word, as: UTF8.self)
-                    longWords[h] = text
-                }
-                tokens.append(Token(text: text, column: column, quoted: false, hash: h))
-            }
-        }
-        }
     }
 }

@@ -3,9 +3,14 @@ import HopscopeModel
 extension TraceRun {
     /// Whether `rule`'s clauses all hold for the packet in the current hook: any clause that
     /// fails decides `no` even when another could not be evaluated.
-    func matches(_ rule: CompiledRuleset.Rule) -> Truth {
+    ///
+    /// `mutating` (as `test`) although it changes nothing: called from the chain walk, which is
+    /// mutating, a non-mutating method received a copy of the whole run (about 1 KB) for every
+    /// rule visited; a mutating one is passed the run by reference.
+    mutating func matches(_ rule: CompiledRuleset.Rule, in chain: CompiledRuleset.Chain) -> Truth {
         var unknown: String?
-        for clause in rule.clauses {
+        for k in Int(rule.firstClause)..<Int(rule.endClause) {
+            let clause = chain.clauses[k]
             switch test(clause.criterion).negated(clause.negated) {
             case .yes: continue
             case .no: return .no
@@ -18,7 +23,8 @@ extension TraceRun {
 
     private var isTransport: Bool { packet.ipProto == 6 || packet.ipProto == 17 || packet.ipProto == 132 || packet.ipProto == 136 }
 
-    func test(_ criterion: MatchCriterion) -> Truth {
+    /// Whether one clause holds for the packet in the current hook (`mutating` only to be passed by reference, see `matches`).
+    mutating func test(_ criterion: MatchCriterion) -> Truth {
         switch criterion {
         case .loadModule, .comment, .rateLimit:
             return .yes

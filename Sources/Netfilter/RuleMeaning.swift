@@ -121,8 +121,9 @@ public enum MatchCriterion: Hashable, Sendable {
     case mark(value: UInt32, mask: UInt32)
     /// `-m connmark --mark VALUE[/MASK]`.
     case connectionMark(value: UInt32, mask: UInt32)
-    /// `-m iprange --src-range/--dst-range`.
-    case addressRange(source: Bool, low: IPAddress, high: IPAddress)
+    /// `-m iprange --src-range/--dst-range`. Boxed (`indirect`): two addresses inline would
+    /// make every clause of every rule half as large again, for a rare match.
+    indirect case addressRange(source: Bool, low: IPAddress, high: IPAddress)
     /// `-m limit`: a rate limit. It matches while under the rate; a traced single packet is under it.
     case rateLimit
     /// `-m owner --uid-owner/--gid-owner/--socket-exists`: needs the sending socket.
@@ -142,8 +143,9 @@ public enum TargetAction: Hashable, Sendable {
     case returnFromChain
     case jump(String)
     case goto(String)
-    case snat(NATRange)
-    case dnat(NATRange)
+    /// Boxed (`indirect`), as DNAT: a NAT range inline would double the size of every rule's action.
+    indirect case snat(NATRange)
+    indirect case dnat(NATRange)
     case masquerade(ports: PortRange?)
     case redirect(ports: PortRange?)
     case mark(MarkChange)

@@ -21,14 +21,16 @@ enum Truth {
 struct TraceRun {
     /// A rule or chain policy, by index, until the result is built (cheap to record).
     struct RuleID: Sendable {
-        var table: String
+        /// Position of the table in `CompiledRuleset.tables`.
+        var table: Int
         var chain: Int
         /// Rule index in the chain; -1 for the policy of the chain.
         var rule: Int
     }
     struct Step: Sendable {
         var hook: Hook
-        var table: String
+        /// Position of the table in `CompiledRuleset.tables`.
+        var table: Int
         var chain: Int
         var event: FirewallTraceStep.Event
         var rule: Int? = nil
@@ -46,12 +48,12 @@ struct TraceRun {
         case mark(UInt32)
         case connectionMark(UInt32?)
 
-        func text(_ compiled: CompiledRuleset?, _ table: String) -> String? {
+        func text(_ compiled: CompiledRuleset?, _ table: Int) -> String? {
             switch self {
             case .none: return nil
             case .text(let s): return s
-            case .jump(let c): return "jump to \(compiled?.chainName(table, c) ?? "?")"
-            case .goto(let c): return "goto \(compiled?.chainName(table, c) ?? "?")"
+            case .jump(let c): return compiled?.tables[table].chains[c].jumpText ?? "jump to ?"
+            case .goto(let c): return compiled?.tables[table].chains[c].gotoText ?? "goto ?"
             case .zone(let z): return "conntrack zone \(z)"
             case .mark(let m): return "mark now 0x\(String(m, radix: 16))"
             case .connectionMark(let m): return "connection mark now \(m.map { "0x" + String($0, radix: 16) } ?? "unknown")"
@@ -220,16 +222,17 @@ struct TraceRun {
         self.physIn = physIn
         self.physOut = physOut
         bridgeInfo = bridge
-        for tableName in hook.tables {
-            guard let table = compiled.tables[tableName], let start = table.index[hook.rawValue] else { continue }
+        for entry in compiled.hooks[hook.ordinal] {
+            let table = entry.table, start = entry.start
+            let tableName = table.name
             if tableName == "nat" {
                 if state == .untracked {
-                    steps.append(Step(hook: hook, table: tableName, chain: start, event: .skipped,
+                    steps.append(Step(hook: hook, table: table.ordinal, chain: start, event: .skipped,
                                       detail: .text("untracked packet (NOTRACK): no NAT"), depth: 0))
                     continue
                 }
                 if state != .new {
-                    applyBinding(at: hook, table: tableName, chain: start)
+                    applyBinding(at: hook, table: table.ordinal, chain: start)
                     continue
                 }
             }
@@ -272,11 +275,11 @@ struct TraceRun {
 
     /// The rules of `chain` that can match in the current hook, in order; nil to walk them all.
     func candidates(_ chain: CompiledRuleset.Chain) -> [Int32]? {
-        guard let guarded = chain.guarded else { return nil }
+        guard !chain.guardFields.isEmpty else { return nil }
         var merged = chain.unguarded
         for f in chain.guardFields {
             guard let v = guardValue(f) else { return nil }
-            if let list = guarded[CompiledRuleset.GuardKey(field: f, name: v)] { merged += list }
+            if let list = chain.guarded[f.rawValue][v] { merged += list }
         }
         if merged.count > chain.unguarded.count { merged.sort() }
         return merged
@@ -291,15 +294,17 @@ struct TraceRun {
         var stack: [Frame] = []
         var f = frame(table, start)
         var budget = 1_000_000
-        steps.append(Step(hook: hook, table: table.name, chain: start, event: .enterChain, depth: 0))
+        steps.append(Step(hook: hook, table: table.ordinal, chain: start, event: .enterChain, depth: 0))
+        // The chain object is fetched again only when the walk moves to another chain.
+        var chain = table.chains[start]
         while budget > 0 {
             budget -= 1
             let c = f.chain
-            let chain = table.chains[c]
+            if chain !== table.chains[c] { chain = table.chains[c] }
             let end = f.candidates?.count ?? chain.rules.count
             if f.position >= end {
                 if let caller = stack.popLast() {
-                    steps.append(Step(hook: hook, table: table.name, chain: c, event: .fellOffChain, depth: stack.count + 1))
+                    steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .fellOffChain, depth: stack.count + 1))
                     f = caller
                     continue
                 }
@@ -308,91 +313,104 @@ struct TraceRun {
             let i = f.candidates.map { Int($0[f.position]) } ?? f.position
             f.position += 1
             let rule = chain.rules[i]
-            let id = RuleID(table: table.name, chain: c, rule: i)
-            switch matches(rule) {
+            let id = RuleID(table: table.ordinal, chain: c, rule: i)
+            switch matches(rule, in: chain) {
             case .no:
                 continue
             case .unknown(let why):
-                if rule.action.neverDecides {
-                    steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i,
-                                      detail: .text("\(why); the rule only \(rule.action.effect), so the trace goes on"), depth: stack.count))
+                let action = chain.actions[i]
+                if action.neverDecides {
+                    steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i,
+                                      detail: .text("\(why); the rule only \(action.effect), so the trace goes on"), depth: stack.count))
                     continue
                 }
-                steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: .text(why), depth: stack.count))
+                steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i, detail: .text(why), depth: stack.count))
                 return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1) cannot be evaluated: \(why)")
             case .yes:
                 break
             }
             matched.append(id)
             let depth = stack.count
-            func step(_ detail: StepDetail) {
-                steps.append(Step(hook: hook, table: table.name, chain: c, event: .matched, rule: i, detail: detail, depth: depth))
-            }
-            switch rule.action {
+            // A nested function capturing `self` made the walk copy the whole run at every chain.
+            let at = StepPlace(table: table.ordinal, chain: c, rule: i, depth: depth)
+            let action = chain.actions[i]
+            switch action {
             case .none, .log, .checksumFill:
-                step(.none)
+                matchedStep(at, .none)
             case .conntrackTemplate(let zone):
-                step(zone.map { .zone($0) } ?? .none)
+                matchedStep(at, zone.map { .zone($0) } ?? .none)
             case .notrack:
-                step(.text("not tracked by conntrack from here on"))
+                matchedStep(at, .text("not tracked by conntrack from here on"))
                 notrack = true
             case .mark(let change):
                 mark = change.apply(mark)
-                step(.mark(mark))
+                matchedStep(at, .mark(mark))
             case .connectionMark(let op):
                 switch op {
                 case .set(let change):
                     if let cm = connmark { connmark = change.apply(cm) } else if change.clear == .max { connmark = change.xor }
-                    step(.connectionMark(connmark))
+                    matchedStep(at, .connectionMark(connmark))
                 case .save(let nf, let ct):
                     if let cm = connmark { connmark = (cm & ~ct) ^ (mark & nf) } else if ct == .max { connmark = mark & nf }
-                    step(.connectionMark(connmark))
+                    matchedStep(at, .connectionMark(connmark))
                 case .restore(let nf, let ct):
                     guard let cm = connmark else {
-                        steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i,
+                        steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i,
                                           detail: .text("restores the packet mark from the connection mark, which is not known"), depth: depth))
                         return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1) restores the mark from the connection mark, which is not known (give it with --connmark)")
                     }
                     mark = (mark & ~nf) ^ (cm & ct)
-                    step(.mark(mark))
+                    matchedStep(at, .mark(mark))
                 }
             case .accept:
-                step(.text("ACCEPT"))
+                matchedStep(at, .text("ACCEPT"))
                 return .accept(id)
             case .drop:
-                step(.text("DROP"))
+                matchedStep(at, .text("DROP"))
                 return .drop(id)
             case .reject(let with):
-                step(.text("REJECT" + (with.map { " with \($0)" } ?? "")))
+                matchedStep(at, .text("REJECT" + (with.map { " with \($0)" } ?? "")))
                 return .drop(id)
             case .returnFromChain:
-                step(.text("RETURN"))
+                matchedStep(at, .text("RETURN"))
                 guard let caller = stack.popLast() else { return policy(table, start) }
                 f = caller
             case .jump:
-                step(.jump(rule.targetChain))
+                matchedStep(at, .jump(Int(rule.targetChain)))
                 stack.append(f)
-                f = frame(table, rule.targetChain)
+                f = frame(table, Int(rule.targetChain))
             case .goto:
-                step(.goto(rule.targetChain))
-                f = frame(table, rule.targetChain)
+                matchedStep(at, .goto(Int(rule.targetChain)))
+                f = frame(table, Int(rule.targetChain))
             case .snat, .dnat, .masquerade, .redirect:
-                let detail = applyNAT(rule.action, rule: id)
-                step(.text(detail))
+                let detail = applyNAT(action, rule: id)
+                matchedStep(at, .text(detail))
                 return .accept(id)
             case .unsupported(let why):
-                steps.append(Step(hook: hook, table: table.name, chain: c, event: .unknown, rule: i, detail: .text(why), depth: depth))
+                steps.append(Step(hook: hook, table: table.ordinal, chain: c, event: .unknown, rule: i, detail: .text(why), depth: depth))
                 return .unknown(id, "\(table.name) \(chain.name) rule \(i + 1): \(why)")
             }
         }
-        return .unknown(RuleID(table: table.name, chain: f.chain, rule: f.position), "more than a million rule visits in \(table.name) \(hook.rawValue): a loop")
+        return .unknown(RuleID(table: table.ordinal, chain: f.chain, rule: f.position), "more than a million rule visits in \(table.name) \(hook.rawValue): a loop")
+    }
+
+    /// Where a matched rule's step goes.
+    struct StepPlace {
+        var table: Int
+        var chain: Int
+        var rule: Int
+        var depth: Int
+    }
+
+    private mutating func matchedStep(_ at: StepPlace, _ detail: StepDetail) {
+        steps.append(Step(hook: hook, table: at.table, chain: at.chain, event: .matched, rule: at.rule, detail: detail, depth: at.depth))
     }
 
     private mutating func policy(_ table: CompiledRuleset.Table, _ start: Int) -> Outcome {
         let base = table.chains[start]
-        let id = RuleID(table: table.name, chain: start, rule: -1)
+        let id = RuleID(table: table.ordinal, chain: start, rule: -1)
         matched.append(id)
-        steps.append(Step(hook: hook, table: table.name, chain: start, event: .policy, rule: -1, detail: base.policy.map { .text($0) } ?? .none, depth: 0))
+        steps.append(Step(hook: hook, table: table.ordinal, chain: start, event: .policy, rule: -1, detail: base.policy.map { .text($0) } ?? .none, depth: 0))
         return base.policy == "DROP" ? .drop(id) : .accept(id)
     }
 
@@ -461,7 +479,7 @@ struct TraceRun {
     }
 
     /// NAT of an existing connection: the kernel rewrites it from the conntrack entry, not the rules.
-    private mutating func applyBinding(at hook: Hook, table: String, chain: Int) {
+    private mutating func applyBinding(at hook: Hook, table: Int, chain: Int) {
         guard let b = connection.binding else {
             steps.append(Step(hook: hook, table: table, chain: chain, event: .skipped,
                               detail: .text("NAT rules are consulted only for the first packet of a connection; this connection's translation is not known to the trace"),

@@ -9,6 +9,8 @@ import HopscopeModel
 
 /// Decodes RTM_NEWADDR messages into `InterfaceAddress` values.
 public enum AddressMessage {
+    static let flagNames = FlagNameTable(AddressFlag.allCases.map { ($0.rawValue, $0.name) })
+
     /// Decodes one RTM_NEWADDR payload; returns nil for families other than IPv4 and IPv6.
     public static func decode(_ payload: UnsafeRawBufferPointer) throws -> InterfaceAddress? {
         let header = try FixedHeader(payload, size: FamilyHeaderSize.ifaddrmsg, context: "ifaddrmsg")
@@ -55,7 +57,7 @@ public enum AddressMessage {
             interfaceIndex: Int(header.uint32(4)),
             prefix: IPPrefix(address: mine, length: Int(header.uint8(1))),
             scope: RouteScope(rawValue: header.uint8(3)),
-            flags: AddressFlag.allCases.filter { flags & $0.rawValue != 0 }.map(\.name))
+            flags: flagNames.names(of: flags))
         if let address, let local, address != local { result.peer = address }
         result.broadcast = broadcast
         result.label = label

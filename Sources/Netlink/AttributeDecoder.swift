@@ -45,6 +45,9 @@ public struct AttributeDecoder {
     private var position = 0
     private var payloadStart = 0
     private var payloadLength = 0
+    /// Set with `error`: checking a flag on every access is cheaper than copying the optional
+    /// error (it holds strings) on the per-attribute path.
+    private var failed = false
     /// The type of the current attribute, without the `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` bits.
     public private(set) var type: UInt16 = 0
     /// The first problem met, if any.
@@ -57,37 +60,37 @@ public struct AttributeDecoder {
     }
 
     /// Moves to the next attribute. Returns false at the end, or once an error has been recorded.
+    @inline(__always)
     public mutating func next() -> Bool {
-        guard error == nil else { return false }
-        let remaining = base.count - position
+        if failed { return false }
+        let remaining = base.count &- position
         if remaining == 0 { return false }
-        guard remaining >= 4 else {
+        if remaining < 4 {
             record(.truncated, attribute: nil, at: position,
                    "\(remaining) byte(s) left, too few for a 4-byte attribute header")
             return false
         }
         let length = Int(base.loadUnaligned(fromByteOffset: position, as: UInt16.self))
-        let rawType = base.loadUnaligned(fromByteOffset: position + 2, as: UInt16.self)
-        let type = rawType & 0x3FFF
-        guard length >= 4 else {
+        let type = base.loadUnaligned(fromByteOffset: position &+ 2, as: UInt16.self) & 0x3FFF
+        if length < 4 {
             record(.malformed, attribute: type, at: position, "length \(length) is shorter than the 4-byte header")
             return false
         }
-        guard length <= remaining else {
+        if length > remaining {
             record(.truncated, attribute: type, at: position, "length \(length) but only \(remaining) byte(s) left")
             return false
         }
         self.type = type
-        payloadStart = position + 4
-        payloadLength = length - 4
+        payloadStart = position &+ 4
+        payloadLength = length &- 4
         // The last attribute of a message may lack its padding.
-        position += min((length + 3) & ~3, remaining)
+        position &+= min((length &+ 3) & ~3, remaining)
         return true
     }
 
     /// The current attribute's payload bytes (borrowed).
     public var payload: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: base[payloadStart..<(payloadStart + payloadLength)])
+        UnsafeRawBufferPointer(start: base.baseAddress.map { $0 + payloadStart }, count: payloadLength)
     }
 
     /// Records `detail` as the error unless one is already recorded.
@@ -96,13 +99,15 @@ public struct AttributeDecoder {
     }
 
     private mutating func record(_ problem: DecodeProblem, attribute: UInt16?, at offset: Int, _ detail: String) {
-        guard error == nil else { return }
+        guard !failed else { return }
+        failed = true
         error = NetlinkDecodeError(problem: problem, context: "\(context)", attribute: attribute, offset: offset, detail: detail)
         position = base.count
     }
 
+    @inline(__always)
     private mutating func expectLength(_ n: Int) -> Bool {
-        guard error == nil else { return false }
+        if failed { return false }
         guard payloadLength == n else {
             fail(.malformed, "expected a \(n)-byte value, found \(payloadLength) byte(s)")
             return false
@@ -138,15 +143,15 @@ public struct AttributeDecoder {
 
     /// A string up to its first NUL (the kernel terminates them; some senders do not).
     public mutating func string() -> String {
-        guard error == nil else { return "" }
+        if failed { return "" }
         let bytes = payload
         let end = bytes.firstIndex(of: 0) ?? bytes.count
-        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), as: UTF8.self)
+        return String(decoding: UnsafeRawBufferPointer(start: bytes.baseAddress, count: end), as: UTF8.self)
     }
 
     /// An IPv4 (4 bytes) or IPv6 (16 bytes) address; any other length is malformed.
     public mutating func ipAddress() -> IPAddress? {
-        guard error == nil else { return nil }
+        if failed { return nil }
         switch payloadLength {
         case 4: return .v4(IPv4Address(value: UInt32(bigEndian: base.loadUnaligned(fromByteOffset: payloadStart, as: UInt32.self))))
         case 16:
@@ -162,26 +167,31 @@ public struct AttributeDecoder {
     /// A 6-byte Ethernet address, or nil for hardware addresses of other lengths (tunnels have
     /// 0, 4 or 16; InfiniBand 20): those are legitimate and not an error.
     public mutating func macAddress() -> MACAddress? {
-        guard error == nil, payloadLength == 6 else { return nil }
-        return MACAddress(bytes: payload)
+        guard !failed, payloadLength == 6 else { return nil }
+        // Two loads instead of a byte loop over a generic collection: this runs for every link,
+        // neighbour and FDB entry.
+        let high = UInt64(UInt32(bigEndian: base.loadUnaligned(fromByteOffset: payloadStart, as: UInt32.self)))
+        let low = UInt64(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: payloadStart + 4, as: UInt16.self)))
+        return MACAddress(value: high << 16 | low)
     }
 
     /// A decoder for the attributes nested in the current one.
     public func nested(_ context: StaticString) -> AttributeDecoder {
-        AttributeDecoder(error == nil ? payload : UnsafeRawBufferPointer(rebasing: base[0..<0]), context: context)
+        AttributeDecoder(failed ? UnsafeRawBufferPointer(start: base.baseAddress, count: 0) : payload, context: context)
     }
 
     /// Takes over a nested decoder's error (if this one has none yet), so one `finish()` reports it.
     public mutating func absorb(_ child: AttributeDecoder) {
-        if let e = child.error, error == nil {
-            error = e
+        if child.failed, !failed {
+            failed = true
+            error = child.error
             position = base.count
         }
     }
 
     /// Throws the first recorded problem, if any.
     public func finish() throws {
-        if let error { throw error }
+        if failed, let error { throw error }
     }
 }
 

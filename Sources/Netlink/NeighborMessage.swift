@@ -9,6 +9,15 @@ import HopscopeModel
 
 /// Decodes RTM_NEWNEIGH messages into `Neighbor` (ARP/NDP) and `FDBEntry` (bridge) values.
 public enum NeighborMessage {
+    /// FDB entry flags in `bridge fdb` order.
+    static let fdbFlagNames: FlagNameTable = {
+        let names: [(NeighborFlags, String)] = [
+            (.self, "self"), (.router, "router"), (.externLearned, "extern_learn"),
+            (.offloaded, "offload"), (.master, "master"), (.sticky, "sticky"),
+        ]
+        return FlagNameTable(names.map { (UInt32($0.0.rawValue), $0.1) })
+    }()
+
     /// Decodes an ARP/NDP entry; nil for other families.
     public static func decodeNeighbor(_ payload: UnsafeRawBufferPointer) throws -> Neighbor? {
         let header = try FixedHeader(payload, size: FamilyHeaderSize.ndmsg, context: "ndmsg")
@@ -60,14 +69,9 @@ public enum NeighborMessage {
         guard let mac else {
             throw NetlinkDecodeError(problem: .malformed, context: "fdb attributes", offset: 0, detail: "NDA_LLADDR is missing")
         }
-        let flags = NeighborFlags(rawValue: header.uint8(10))
-        let names: [(NeighborFlags, String)] = [
-            (.self, "self"), (.router, "router"), (.externLearned, "extern_learn"),
-            (.offloaded, "offload"), (.master, "master"), (.sticky, "sticky"),
-        ]
         var entry = FDBEntry(mac: mac, interfaceIndex: Int(header.int32(4)),
                              state: NeighborState(rawValue: header.uint16(8)),
-                             flags: names.filter { flags.contains($0.0) }.map(\.1))
+                             flags: fdbFlagNames.names(of: UInt32(header.uint8(10))))
         entry.masterIndex = entryMaster
         entry.vlan = vlan
         entry.vni = vni

@@ -28,39 +28,41 @@ public struct NetlinkMessage {
 public struct NetlinkMessageIterator: IteratorProtocol {
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
+    /// Set with `error`, so the per-message check does not copy the optional error.
+    private var failed = false
     /// The first problem met; iteration stops there.
     public private(set) var error: NetlinkDecodeError?
 
     public init(_ datagram: UnsafeRawBufferPointer) { bytes = datagram }
 
     public mutating func next() -> NetlinkMessage? {
-        guard error == nil else { return nil }
+        if failed { return nil }
         let remaining = bytes.count - position
         if remaining == 0 { return nil }
         guard remaining >= FamilyHeaderSize.nlmsghdr else {
-            error = NetlinkDecodeError(problem: .truncated, context: "nlmsghdr", offset: position,
-                                       detail: "\(remaining) byte(s) left, too few for a 16-byte message header")
-            return nil
+            return stop(.truncated, "\(remaining) byte(s) left, too few for a 16-byte message header")
         }
         let length = Int(bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self))
         guard length >= FamilyHeaderSize.nlmsghdr else {
-            error = NetlinkDecodeError(problem: .malformed, context: "nlmsghdr", offset: position,
-                                       detail: "nlmsg_len \(length) is shorter than the 16-byte header")
-            return nil
+            return stop(.malformed, "nlmsg_len \(length) is shorter than the 16-byte header")
         }
         guard length <= remaining else {
-            error = NetlinkDecodeError(problem: .truncated, context: "nlmsghdr", offset: position,
-                                       detail: "nlmsg_len \(length) but only \(remaining) byte(s) left")
-            return nil
+            return stop(.truncated, "nlmsg_len \(length) but only \(remaining) byte(s) left")
         }
         let message = NetlinkMessage(
             type: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt16.self),
             flags: MessageFlags(rawValue: bytes.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self)),
             sequence: bytes.loadUnaligned(fromByteOffset: position + 8, as: UInt32.self),
             portID: bytes.loadUnaligned(fromByteOffset: position + 12, as: UInt32.self),
-            payload: UnsafeRawBufferPointer(rebasing: bytes[(position + 16)..<(position + length)]))
+            payload: UnsafeRawBufferPointer(start: bytes.baseAddress! + position + 16, count: length - 16))
         position += min((length + 3) & ~3, remaining)
         return message
+    }
+
+    private mutating func stop(_ problem: DecodeProblem, _ detail: String) -> NetlinkMessage? {
+        failed = true
+        error = NetlinkDecodeError(problem: problem, context: "nlmsghdr", offset: position, detail: detail)
+        return nil
     }
 }
 
@@ -94,7 +96,11 @@ public struct NetlinkMessageBuilder {
     }
     public mutating func attribute(_ type: UInt16, uint8 v: UInt8) { attribute(type, [v]) }
     public mutating func attribute(_ type: UInt16, uint16 v: UInt16) { attribute(type, Self.bytes(of: v)) }
-    public mutating func attribute(_ type: UInt16, uint32 v: UInt32) { attribute(type, Self.bytes(of: v)) }
+    public mutating func attribute(_ type: UInt16, uint32 v: UInt32) {
+        append(UInt16(8))
+        append(type)
+        append(v)
+    }
     public mutating func attribute(_ type: UInt16, uint64 v: UInt64) { attribute(type, Self.bytes(of: v)) }
     public mutating func attribute(_ type: UInt16, string: String) { attribute(type, Array(string.utf8) + [0]) }
 
@@ -120,7 +126,7 @@ public struct NetlinkMessageBuilder {
         return out
     }
 
-    private mutating func append<T: FixedWidthInteger>(_ v: T) { buffer += Self.bytes(of: v) }
+    private mutating func append<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v) { buffer.append(contentsOf: $0) } }
     private mutating func pad() { while buffer.count % 4 != 0 { buffer.append(0) } }
     static func bytes<T: FixedWidthInteger>(of v: T) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
 }

@@ -78,7 +78,7 @@ public enum NetworkInventoryReader {
             }
         }
 
-        // Phase 1: one thread per namespace, inside it.
+        // Phase 1: each namespace read on a thread inside it.
         let results = forEachNetworkNamespace(open.map { ($0.fd, $0.discovered.namespace.label) },
                                               maxConcurrent: options.maxParallelNamespaces) { i in
             try readNamespace(open[i].discovered.namespace, sysctls: options.sysctls)
@@ -99,8 +99,8 @@ public enum NetworkInventoryReader {
         }
 
         // Phase 2: across namespaces.
-        var resolver = CrossNamespaceResolver(scans: scans, fds: fds,
-                                              others: allNamespaces.filter { d in !scans.contains { $0.inventory.namespace.inode == d.namespace.inode } })
+        let scanned = Set(scans.map(\.inventory.namespace.inode))
+        var resolver = CrossNamespaceResolver(scans: scans, fds: fds, others: allNamespaces.filter { !scanned.contains($0.namespace.inode) })
         resolver.resolve()
         return NetworkInventory(namespaces: resolver.scans.map(\.inventory), skipped: skipped)
     }
@@ -158,13 +158,17 @@ public enum NetworkInventoryReader {
                 return []
             }
         }
-        let links = try socket.dumpLinksWithSettings()
+        // By name, the last decoded winning: a retried dump reports every interface again.
+        var interfaceSettings: [String: LinkMessage.IPv4Settings] = [:]
+        let links = try socket.dumpLinks { link, ipv4 in
+            if sysctls { interfaceSettings[link.name] = ipv4 }
+        }
         note("links", links.problems)
-        inv.links = links.items.map(\.link)
+        inv.links = links.items
         if sysctls {
             inv.sysctls = ForwardingSysctlReader.read()
-            for (link, ipv4) in links.items {
-                guard let ipv4 else { continue }
+            for link in inv.links {
+                guard let ipv4 = interfaceSettings[link.name] else { continue }
                 if let v = ipv4.rpFilter { inv.sysctls.rpFilter[link.name] = v }
                 if let v = ipv4.proxyARP { inv.sysctls.proxyARP[link.name] = v }
             }
@@ -175,43 +179,72 @@ public enum NetworkInventoryReader {
         inv.neighbors = attempt("neighbours") { try socket.dumpNeighbors() }
         inv.fdb = attempt("bridge fdb") { try socket.dumpForwardingDatabase() }
         inv.namespaceIDs = attempt("namespace ids") { try socket.dumpNamespaceIDs() }.sorted().map { PeerNamespaceID(nsid: $0, namespace: nil) }
-        resolveLocalNames(&inv)
-        return NamespaceScan(inventory: inv, socket: socket)
+        let positions = LinkPositions(inv.links)
+        resolveLocalNames(&inv, positions: positions)
+        return NamespaceScan(inventory: inv, socket: socket, positions: positions)
     }
 
     /// Fills interface names and same-namespace references (masters, peers, parents) from the links.
-    static func resolveLocalNames(_ inv: inout NamespaceInventory) {
-        var names: [Int: String] = [:]
-        names.reserveCapacity(inv.links.count)
-        for l in inv.links { names[l.index] = l.name }
+    /// Mutates every record in place: copying a `Link` retains each of its many fields.
+    static func resolveLocalNames(_ inv: inout NamespaceInventory, positions: LinkPositions) {
+        let names = inv.links.map(\.name)
+        func name(_ index: Int) -> String? { positions[index].map { names[$0] } }
         let label = inv.namespace.label
         func ref(_ index: Int?) -> InterfaceRef? {
-            guard let index, let name = names[index] else { return nil }
+            guard let index, let name = name(index) else { return nil }
             return InterfaceRef(namespace: label, name: name, index: index)
         }
         for i in inv.links.indices {
-            var l = inv.links[i]
-            l.master = ref(l.masterIndex)
-            if l.lowerNamespaceID == nil {
-                if l.kind == .veth { l.vethPeer = ref(l.lowerIndex) } else if l.lowerIndex != nil { l.lowerDevice = ref(l.lowerIndex) }
+            if let m = inv.links[i].masterIndex { inv.links[i].master = ref(m) }
+            guard inv.links[i].lowerNamespaceID == nil else { continue }
+            if let lower = inv.links[i].lowerIndex {
+                if inv.links[i].kind == .veth { inv.links[i].vethPeer = ref(lower) } else { inv.links[i].lowerDevice = ref(lower) }
             }
-            if let under = l.tunnel?.underlyingDeviceIndex, l.lowerNamespaceID == nil {
-                l.tunnel?.underlyingDevice = names[under]
+            if let under = inv.links[i].tunnel?.underlyingDeviceIndex {
+                inv.links[i].tunnel?.underlyingDevice = name(under)
             }
-            inv.links[i] = l
         }
-        for i in inv.addresses.indices { inv.addresses[i].interface = names[inv.addresses[i].interfaceIndex] }
+        for i in inv.addresses.indices { inv.addresses[i].interface = name(inv.addresses[i].interfaceIndex) }
         for i in inv.routes.indices {
-            if let o = inv.routes[i].outputInterfaceIndex { inv.routes[i].outputInterface = names[o] }
+            if let o = inv.routes[i].outputInterfaceIndex { inv.routes[i].outputInterface = name(o) }
             for h in inv.routes[i].nexthops.indices {
-                if let o = inv.routes[i].nexthops[h].interfaceIndex { inv.routes[i].nexthops[h].interface = names[o] }
+                if let o = inv.routes[i].nexthops[h].interfaceIndex { inv.routes[i].nexthops[h].interface = name(o) }
             }
         }
-        for i in inv.neighbors.indices { inv.neighbors[i].interface = names[inv.neighbors[i].interfaceIndex] }
+        for i in inv.neighbors.indices { inv.neighbors[i].interface = name(inv.neighbors[i].interfaceIndex) }
         for i in inv.fdb.indices {
-            inv.fdb[i].interface = names[inv.fdb[i].interfaceIndex]
-            if let m = inv.fdb[i].masterIndex { inv.fdb[i].master = names[m] }
+            inv.fdb[i].interface = name(inv.fdb[i].interfaceIndex)
+            if let m = inv.fdb[i].masterIndex { inv.fdb[i].master = name(m) }
         }
+    }
+}
+
+/// Where each interface index sits in a namespace's link list, for resolving the indexes that
+/// addresses, routes, neighbours, FDB entries and peers carry without hashing every lookup: a
+/// flat table when the indexes are dense (the usual case), a dictionary when they are sparse (a
+/// namespace that created and deleted many interfaces). A duplicated index keeps its last link.
+struct LinkPositions: Sendable {
+    private var table: [Int32] = []
+    private var sparse: [Int: Int]?
+
+    init(_ links: [Link]) {
+        let highest = links.reduce(0) { max($0, $1.index) }
+        guard highest <= 4 * links.count + 256, links.allSatisfy({ $0.index >= 0 }) else {
+            var map: [Int: Int] = [:]
+            for (i, l) in links.enumerated() { map[l.index] = i }
+            sparse = map
+            return
+        }
+        // Position + 1, so that 0 means "no such interface".
+        table = Array(repeating: 0, count: highest + 1)
+        for (i, l) in links.enumerated() { table[l.index] = Int32(i + 1) }
+    }
+
+    /// The position in the link list of the interface with `index`, if there is one.
+    subscript(index: Int) -> Int? {
+        if let sparse { return sparse[index] }
+        guard index >= 0, index < table.count, table[index] != 0 else { return nil }
+        return Int(table[index]) - 1
     }
 }
 
@@ -219,16 +252,32 @@ public enum NetworkInventoryReader {
 struct NamespaceScan {
     var inventory: NamespaceInventory
     let socket: NetlinkSocket
+    let positions: LinkPositions
 }
 
-/// Resolves namespace ids to namespaces and veth peers to (namespace, name).
+/// Resolves namespace ids to namespaces and cross-namespace peers to (namespace, name).
+///
+/// A namespace id only means something to the namespace that gave it, and the one way to learn
+/// which namespace it designates is to ask that namespace about a candidate (`RTM_GETNSID` with
+/// the candidate's descriptor). The resolver keeps that questioning small:
+/// - candidates are first the namespaces whose interface at the peer's index is a veth pointing
+///   back at this one and not yet proven to be someone else's peer;
+/// - questions go out several to a datagram, and stop once every id is answered;
+/// - a proven veth pair also proves the reverse direction (the peer's id for this namespace),
+///   so the peer's namespace never asks about it.
+/// Every owner comes from the kernel's answer or from a veth pair the kernel's answers proved;
+/// a candidate is never taken for the peer untested.
 struct CrossNamespaceResolver {
     var scans: [NamespaceScan]
     let fds: [Int32]
     /// Namespaces found but not read (outside the selection): peers may live there.
     let others: [DiscoveredNamespace]
-    /// Per scanned namespace: candidate key -> the id that namespace gives it (nil: none).
-    private var known: [[CandidateKey: Int32?]]
+    /// Per scanned namespace: the candidates already asked about, with the id it gives each (nil: none).
+    private var asked: [[CandidateKey: Int32?]]
+    /// Per scanned namespace: the candidate each of its ids designates, once known.
+    private var owners: [[Int32: CandidateKey]]
+    /// Per scanned namespace and link: the link is proven to be the peer of a link elsewhere.
+    private var paired: [[Bool]]
     private var otherFDs: [Int: Int32] = [:]
     private var otherLinks: [Int: [Int: Link]] = [:]
 
@@ -241,53 +290,120 @@ struct CrossNamespaceResolver {
         self.scans = scans
         self.fds = fds
         self.others = others
-        known = Array(repeating: [:], count: scans.count)
+        asked = Array(repeating: [:], count: scans.count)
+        owners = Array(repeating: [:], count: scans.count)
+        paired = scans.map { Array(repeating: false, count: $0.inventory.links.count) }
     }
 
     mutating func resolve() {
         defer { for fd in otherFDs.values { close(fd) } }
-        let byIndex: [[Int: Int]] = scans.map { s in
-            var m: [Int: Int] = [:]
-            for (i, l) in s.inventory.links.enumerated() { m[l.index] = i }
-            return m
-        }
         for a in scans.indices {
-            for li in scans[a].inventory.links.indices {
-                let link = scans[a].inventory.links[li]
-                guard let nsid = link.lowerNamespaceID, let peerIndex = link.lowerIndex else { continue }
-                // Candidates whose interface at peerIndex points back at this one come first.
-                let likely = scans.indices.filter { b in
-                    b != a && byIndex[b][peerIndex].map { scans[b].inventory.links[$0].lowerIndex == link.index } == true
-                }
-                guard let target = namespace(withID: nsid, asSeenFrom: a, trying: likely) else {
-                    scans[a].inventory.warnings.append(
-                        "\(link.name): its \(link.kind?.rawValue ?? "link") peer is in namespace id \(nsid), which matches none of the namespaces found")
-                    continue
-                }
-                let peer: InterfaceRef?
-                switch target {
-                case .scanned(let b):
-                    peer = byIndex[b][peerIndex].map {
-                        let l = scans[b].inventory.links[$0]
-                        return InterfaceRef(namespace: scans[b].inventory.namespace.label, name: l.name, index: l.index)
-                    }
-                case .other(let o):
-                    peer = otherLink(o, index: peerIndex).map { InterfaceRef(namespace: others[o].namespace.label, name: $0.name, index: $0.index) }
-                }
-                guard let peer else {
-                    scans[a].inventory.warnings.append("\(link.name): no interface \(peerIndex) in the peer namespace (deleted during the scan?)")
-                    continue
-                }
-                if link.kind == .veth { scans[a].inventory.links[li].vethPeer = peer } else { scans[a].inventory.links[li].lowerDevice = peer }
+            let pending = scans[a].inventory.links.indices.filter { li in
+                let l = scans[a].inventory.links[li]
+                return l.lowerNamespaceID != nil && l.lowerIndex != nil && !paired[a][li]
             }
-            // Label every id this namespace has given out.
+            var wanted = Set(pending.compactMap { scans[a].inventory.links[$0].lowerNamespaceID })
+            wanted.formUnion(scans[a].inventory.namespaceIDs.map(\.nsid))
+            wanted.subtract(owners[a].keys)
+            if !wanted.isEmpty {
+                search(a, among: likelyPeers(of: a, links: pending).lazy.map { .scanned($0) }, wanted: wanted)
+                search(a, among: scans.indices.lazy.filter { $0 != a }.map { .scanned($0) }, wanted: wanted)
+                search(a, among: others.indices.lazy.map { .other($0) }, wanted: wanted)
+            }
+            for li in pending { resolvePeer(of: li, in: a) }
             for k in scans[a].inventory.namespaceIDs.indices {
-                let nsid = scans[a].inventory.namespaceIDs[k].nsid
-                if let t = namespace(withID: nsid, asSeenFrom: a, trying: []) {
-                    scans[a].inventory.namespaceIDs[k].namespace = label(t)
+                if let owner = owners[a][scans[a].inventory.namespaceIDs[k].nsid] {
+                    scans[a].inventory.namespaceIDs[k].namespace = label(owner)
                 }
             }
         }
+    }
+
+    /// Scanned namespaces that may hold the peers of `links` (positions in `a`): for a veth, those
+    /// whose interface at the peer's index is an unpaired veth elsewhere pointing back at it; for
+    /// other kinds (a macvlan's parent), any with an interface at that index.
+    private func likelyPeers(of a: Int, links: [Int]) -> [Int] {
+        var result: [Int] = []
+        var seen = Set<Int>()
+        for li in links {
+            let link = scans[a].inventory.links[li]
+            guard let nsid = link.lowerNamespaceID, owners[a][nsid] == nil, let peerIndex = link.lowerIndex else { continue }
+            for b in scans.indices where b != a && !seen.contains(b) {
+                guard let mi = scans[b].positions[peerIndex] else { continue }
+                if link.kind == .veth {
+                    let m = scans[b].inventory.links[mi]
+                    guard m.kind == .veth, m.lowerIndex == link.index, m.lowerNamespaceID != nil, !paired[b][mi] else { continue }
+                }
+                seen.insert(b)
+                result.append(b)
+            }
+        }
+        return result
+    }
+
+    /// Asks `a` which id it gives each candidate not asked yet, in order, until every id in
+    /// `wanted` has an owner. The questions go out a datagram at a time, 2, then 4, 8, ... up to
+    /// 64 per datagram: when the answer is among the first candidates few questions are wasted,
+    /// and a long search still takes few round trips.
+    private mutating func search(_ a: Int, among candidates: some Sequence<CandidateKey>, wanted: Set<Int32>) {
+        var chunkSize = 2
+        var iterator = candidates.makeIterator()
+        while !wanted.allSatisfy({ owners[a][$0] != nil }) {
+            var keys: [CandidateKey] = []
+            var descriptors: [Int32] = []
+            while keys.count < chunkSize, let key = iterator.next() {
+                guard asked[a][key] == nil else { continue }
+                guard let fd = fd(for: key) else {
+                    asked[a][key] = .some(nil)
+                    continue
+                }
+                keys.append(key)
+                descriptors.append(fd)
+            }
+            if keys.isEmpty { return }
+            chunkSize = min(chunkSize * 2, 64)
+            // A failed exchange answers nothing: those candidates count as "no id" (a warning
+            // names any link left unresolved).
+            let answers = (try? scans[a].socket.namespaceIDs(ofNamespaceFDs: descriptors)) ?? []
+            for (i, key) in keys.enumerated() {
+                let id = i < answers.count ? answers[i] : nil
+                asked[a][key] = .some(id)
+                if let id, owners[a][id] == nil { owners[a][id] = key }
+            }
+        }
+    }
+
+    /// Sets the peer (or lower device) of link `li` of `a` from its id's owner; a veth pair also
+    /// settles the other end and the other namespace's id for `a`.
+    private mutating func resolvePeer(of li: Int, in a: Int) {
+        let link = scans[a].inventory.links[li]
+        guard let nsid = link.lowerNamespaceID, let peerIndex = link.lowerIndex else { return }
+        guard let owner = owners[a][nsid] else {
+            scans[a].inventory.warnings.append(
+                "\(link.name): its \(link.kind?.rawValue ?? "link") peer is in namespace id \(nsid), which matches none of the namespaces found")
+            return
+        }
+        let peer: InterfaceRef?
+        switch owner {
+        case .scanned(let b):
+            peer = scans[b].positions[peerIndex].map { mi in
+                let m = scans[b].inventory.links[mi]
+                if link.kind == .veth, m.kind == .veth, m.lowerIndex == link.index, let back = m.lowerNamespaceID, !paired[b][mi] {
+                    paired[b][mi] = true
+                    scans[b].inventory.links[mi].vethPeer = InterfaceRef(namespace: scans[a].inventory.namespace.label, name: link.name, index: link.index)
+                    if owners[b][back] == nil { owners[b][back] = .scanned(a) }
+                }
+                return InterfaceRef(namespace: scans[b].inventory.namespace.label, name: m.name, index: m.index)
+            }
+        case .other(let o):
+            peer = otherLink(o, index: peerIndex).map { InterfaceRef(namespace: others[o].namespace.label, name: $0.name, index: $0.index) }
+        }
+        guard let peer else {
+            scans[a].inventory.warnings.append("\(link.name): no interface \(peerIndex) in the peer namespace (deleted during the scan?)")
+            return
+        }
+        paired[a][li] = true
+        if link.kind == .veth { scans[a].inventory.links[li].vethPeer = peer } else { scans[a].inventory.links[li].lowerDevice = peer }
     }
 
     private func label(_ key: CandidateKey) -> String {
@@ -295,21 +411,6 @@ struct CrossNamespaceResolver {
         case .scanned(let b): scans[b].inventory.namespace.label
         case .other(let o): others[o].namespace.label
         }
-    }
-
-    /// The namespace `a` calls `nsid`: asks `a`'s socket about `likely` first, then every other.
-    private mutating func namespace(withID nsid: Int32, asSeenFrom a: Int, trying likely: [Int]) -> CandidateKey? {
-        if let hit = known[a].first(where: { $0.value == nsid }) { return hit.key }
-        let order = likely.map { CandidateKey.scanned($0) }
-            + scans.indices.filter { $0 != a && !likely.contains($0) }.map { CandidateKey.scanned($0) }
-            + others.indices.map { CandidateKey.other($0) }
-        for key in order where known[a][key] == nil {
-            guard let fd = fd(for: key) else { continue }
-            let id = (try? scans[a].socket.namespaceID(ofNamespaceFD: fd)) ?? nil
-            known[a][key] = .some(id)
-            if id == nsid { return key }
-        }
-        return nil
     }
 
     private mutating func fd(for key: CandidateKey) -> Int32? {

@@ -16,51 +16,58 @@ public enum RouteMessage {
         let family = header.uint8(0)
         let isIPv4 = family == AddressFamily.inet.rawValue
         guard isIPv4 || family == AddressFamily.inet6.rawValue else { return nil }
-        let any: IPAddress = isIPv4 ? .v4(.any) : .v6(IPv6Address(high: 0, low: 0))
-        var route = Route(
-            destination: IPPrefix(address: any, length: Int(header.uint8(1))),
-            table: UInt32(header.uint8(4)),
-            type: RouteType(rawValue: header.uint8(7)),
-            routeProtocol: RouteProtocol(rawValue: header.uint8(5)),
-            scope: RouteScope(rawValue: header.uint8(6)))
-        route.tos = header.uint8(3)
-        route.flags = flagNames(header.uint32(8))
-        let sourceLength = Int(header.uint8(2))
+        // Attributes go to locals and the Route is built once at the end: assigning into the
+        // large struct attribute by attribute made the optimizer copy it several times per route.
+        var destination: IPAddress = isIPv4 ? .v4(.any) : .v6(IPv6Address(high: 0, low: 0))
+        var source: IPAddress?, gateway: IPAddress?, preferredSource: IPAddress?
+        var outputInterface: Int?, metric: UInt32?, mtu: UInt32?
+        var table = UInt32(header.uint8(4))
+        var nexthopList: [Nexthop] = []
         var a = AttributeDecoder(header.remainder(after: FamilyHeaderSize.rtmsg), context: "route attributes")
         while a.next() {
             switch RouteAttribute(rawValue: a.type) {
-            case .destination?:
-                if let ip = a.ipAddress() { route.destination = IPPrefix(address: ip, length: route.destination.length) }
-            case .source?:
-                if let ip = a.ipAddress() { route.sourcePrefix = IPPrefix(address: ip, length: sourceLength) }
-            case .outputInterface?: route.outputInterfaceIndex = Int(a.uint32())
-            case .gateway?: route.gateway = a.ipAddress()
-            case .via?: route.gateway = via(&a)
-            case .priority?: route.metric = a.uint32()
-            case .preferredSource?: route.preferredSource = a.ipAddress()
-            case .table?: route.table = a.uint32()
+            case .destination?: if let ip = a.ipAddress() { destination = ip }
+            case .source?: source = a.ipAddress()
+            case .outputInterface?: outputInterface = Int(a.uint32())
+            case .gateway?: gateway = a.ipAddress()
+            case .via?: gateway = via(&a)
+            case .priority?: metric = a.uint32()
+            case .preferredSource?: preferredSource = a.ipAddress()
+            case .table?: table = a.uint32()
             case .metrics?:
                 var m = a.nested("RTA_METRICS")
                 while m.next() {
-                    if RouteMetricAttribute(rawValue: m.type) == .mtu { route.mtu = m.uint32() }
+                    if RouteMetricAttribute(rawValue: m.type) == .mtu { mtu = m.uint32() }
                 }
                 a.absorb(m)
             case .multipath?:
-                route.nexthops = nexthops(&a)
+                nexthopList = nexthops(&a)
             default: break
             }
         }
         try a.finish()
-        guard route.destination.address.isIPv4 == isIPv4 else {
+        let prefix = IPPrefix(address: destination, length: Int(header.uint8(1)))
+        guard destination.isIPv4 == isIPv4 else {
             throw NetlinkDecodeError(problem: .malformed, context: "route attributes", offset: 0,
-                                     detail: "destination \(route.destination) does not match family \(family)")
+                                     detail: "destination \(prefix) does not match family \(family)")
         }
+        var route = Route(destination: prefix, table: table, type: RouteType(rawValue: header.uint8(7)),
+                          routeProtocol: RouteProtocol(rawValue: header.uint8(5)), scope: RouteScope(rawValue: header.uint8(6)))
+        route.tos = header.uint8(3)
+        route.flags = flagNames(header.uint32(8))
+        route.sourcePrefix = source.map { IPPrefix(address: $0, length: Int(header.uint8(2))) }
+        route.gateway = gateway
+        route.outputInterfaceIndex = outputInterface
+        route.preferredSource = preferredSource
+        route.metric = metric
+        route.mtu = mtu
+        route.nexthops = nexthopList
         return route
     }
 
-    static func flagNames(_ flags: UInt32) -> [String] {
-        RouteFlag.allCases.filter { flags & $0.rawValue != 0 }.map(\.name)
-    }
+    static let flagTable = FlagNameTable(RouteFlag.allCases.map { ($0.rawValue, $0.name) })
+
+    static func flagNames(_ flags: UInt32) -> [String] { flagTable.names(of: flags) }
 
     /// `struct rtvia { u16 family; u8 addr[] }`: a gateway of another family (IPv4 via IPv6).
     static func via(_ a: inout AttributeDecoder) -> IPAddress? {

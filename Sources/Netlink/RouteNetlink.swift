@@ -10,10 +10,15 @@ extension NetlinkTransport {
         }
     }
 
-    /// Every interface (`RTM_GETLINK` dump).
-    public func dumpLinks() throws -> DumpResult<Link> {
-        let r = try dumpLinksWithSettings()
-        return DumpResult(items: r.items.map(\.link), problems: r.problems, attempts: r.attempts)
+    /// Every interface (`RTM_GETLINK` dump). `ipv4Settings` is called with each interface that
+    /// carries IPv4 settings, as it is decoded (on an interrupted dump, again for the retry).
+    public func dumpLinks(ipv4Settings: (Link, LinkMessage.IPv4Settings) -> Void = { _, _ in }) throws -> DumpResult<Link> {
+        try dump(.getLink, familyHeader: Self.zeros(FamilyHeaderSize.ifinfomsg)) { m in
+            guard m.type == MessageType.newLink.rawValue else { return nil }
+            let decoded = try LinkMessage.decodeWithSettings(m.payload)
+            if let ipv4 = decoded.ipv4 { ipv4Settings(decoded.link, ipv4) }
+            return decoded.link
+        }
     }
 
     /// One interface by index (`RTM_GETLINK` request).
@@ -73,6 +78,17 @@ extension NetlinkTransport {
         try request(.getNamespaceID, familyHeader: Self.zeros(FamilyHeaderSize.rtgenmsg), attributes: {
             $0.attribute(NamespaceIDAttribute.fd.rawValue, uint32: UInt32(bitPattern: fd))
         }) { m in try NamespaceIDMessage.decode(m.payload) }
+    }
+
+    /// The ids this namespace gives the namespaces open as `fds`, in order: nil where it gives
+    /// none, or where the kernel refused the question (a descriptor that is not a namespace).
+    /// One `RTM_GETNSID` with NETNSA_FD per descriptor, sent together (`requests`). Reads only:
+    /// never assigns an id.
+    public func namespaceIDs(ofNamespaceFDs fds: [Int32]) throws -> [Int32?] {
+        try requests(.getNamespaceID, familyHeader: Self.zeros(FamilyHeaderSize.rtgenmsg), count: fds.count, attributes: { i, b in
+            b.attribute(NamespaceIDAttribute.fd.rawValue, uint32: UInt32(bitPattern: fds[i]))
+        }) { m in try NamespaceIDMessage.decode(m.payload) }
+        .map { (try? $0.get()) ?? nil }
     }
 
     static func zeros(_ n: Int) -> [UInt8] { [UInt8](repeating: 0, count: n) }

@@ -1,11 +1,15 @@
 // Benchmark driver for the Packets decoders (run by scripts/bench/packets.sh, built -c release).
 //
 //   packets-bench generate FILE COUNT many|few   write a mixed pcap (ICMP, TCP, DNS, DHCP, ARP, VXLAN)
-//   packets-bench MODE FILE                      time one pass over FILE and print "MODE packets seconds"
+//   packets-bench MODE FILE                      one pass over FILE; prints "MODE packets wall-s cpu-s checksum"
+//   packets-bench sizes                          bytes of the values decoding and correlation copy
 //
-// Modes: pcap-loop (libpcap read loop only), decode (structured decode of every frame),
-// decode-identities (decode + outer/inner flow identities), summaries (decode + one-line
-// summary with timestamp, written to /dev/null).
+// Modes: pcap-loop (libpcap read loop through OfflineCapture only), decode (structured decode of
+// every frame: layers, validation, issue), decode-fields (decode, then every field of every layer
+// read into its header value, as JSON output does), decode-identities (decode + outer/inner flow
+// identities), summaries (decode + one-line summary with timestamp, written to /dev/null).
+// Each loop works on one Packet through a pointer: a Packet captured by the closure would be
+// copied out of its box for every non-mutating call.
 import Capture
 import Foundation
 import HopscopeModel
@@ -17,7 +21,7 @@ func fail(_ message: String) -> Never {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 3 else { fail("usage: packets-bench generate FILE COUNT many|few | packets-bench MODE FILE") }
+guard arguments.count >= 2 else { fail("usage: packets-bench generate FILE COUNT many|few | packets-bench MODE FILE | packets-bench sizes") }
 
 if arguments[1] == "generate" {
     guard arguments.count == 5, let count = Int(arguments[3]), ["many", "few"].contains(arguments[4]) else {
@@ -29,66 +33,89 @@ if arguments[1] == "generate" {
 }
 
 if arguments[1] == "sizes" {
-    print("Layer \(MemoryLayout<Layer>.size) Packet \(MemoryLayout<Packet>.size) FlowIdentity \(MemoryLayout<FlowIdentity>.size) ICMPv6 \(MemoryLayout<ICMPv6Header>.size) DNS \(MemoryLayout<DNSMessage>.size) DHCP \(MemoryLayout<DHCPMessage>.size) ARP \(MemoryLayout<ARPPacket>.size) IPv6 \(MemoryLayout<IPv6Header>.size) IPv4 \(MemoryLayout<IPv4Header>.size) TCP \(MemoryLayout<TCPHeader>.size) ext \(MemoryLayout<IPv6ExtensionHeader>.size)")
+    print("Layer \(MemoryLayout<Layer>.size) LayerHeader \(MemoryLayout<LayerHeader>.size) Packet \(MemoryLayout<Packet>.size) "
+          + "FlowIdentity \(MemoryLayout<FlowIdentity>.size) PacketIdentities \(MemoryLayout<PacketIdentities>.size)")
     exit(0)
 }
+guard arguments.count == 3 else { fail("usage: packets-bench MODE FILE") }
 let mode = arguments[1]
 let capture: OfflineCapture
 do { capture = try OfflineCapture(path: arguments[2]) } catch { fail("\(error)") }
-let linkType = capture.linkType
-var packets = 0
-var checksum = 0
-let clock = ContinuousClock()
-let start = clock.now
-switch mode {
-case "pcap-loop":
-    try capture.forEach { frame in
-        packets += 1
-        checksum &+= frame.capturedLength
-        return true
-    }
-case "decode":
-    var packet = Packet()
-    try capture.forEach { frame in
-        packet.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
-        packets += 1
-        checksum &+= packet.layers.count
-        return true
-    }
-case "decode-identities":
-    var packet = Packet()
-    try capture.forEach { frame in
-        packet.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
-        let identities = packet.identities(in: frame.bytes)
-        packets += 1
-        checksum &+= Int(truncatingIfNeeded: identities.outer?.payloadDigest ?? 0) &+ (identities.inner == nil ? 0 : 1)
-        return true
-    }
-case "summaries":
-    var packet = Packet()
-    var text = TextBuffer(capacity: 1 << 17)
-    let devNull = open("/dev/null", O_WRONLY)
-    try capture.forEach { frame in
-        packet.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
-        text.timeOfDay(seconds: frame.seconds, nanoseconds: frame.nanoseconds)
-        text.append(" ")
-        packet.writeSummary(in: frame.bytes, to: &text)
-        text.append("\n")
-        if text.count >= 1 << 16 {
-            checksum &+= text.withBytes { write(devNull, $0.baseAddress, $0.count) }
-            text.removeAll()
-        }
-        packets += 1
-        return true
-    }
-    checksum &+= text.withBytes { write(devNull, $0.baseAddress, $0.count) }
-    close(devNull)
-default:
-    fail("unknown mode \(mode)")
+
+/// Seconds of `clock` (CLOCK_MONOTONIC for wall time, CLOCK_PROCESS_CPUTIME_ID for CPU time).
+func now(_ clock: clockid_t) -> Double {
+    var t = timespec()
+    clock_gettime(clock, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
-let elapsed = clock.now - start
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-print("\(mode) \(packets) \(String(format: "%.4f", seconds)) \(checksum & 1)")
+
+/// One pass of a mode: the number of packets and a checksum that keeps the work observable.
+func run(_ mode: String, _ capture: OfflineCapture) throws -> (packets: Int, checksum: Int) {
+    let linkType = capture.linkType
+    var packets = 0
+    var checksum = 0
+    var packet = Packet()
+    try withUnsafeMutablePointer(to: &packet) { packet in
+        switch mode {
+        case "pcap-loop":
+            try capture.forEach { frame in
+                packets += 1
+                checksum &+= frame.capturedLength
+                return true
+            }
+        case "decode":
+            try capture.forEach { frame in
+                packet.pointee.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
+                packets += 1
+                checksum &+= packet.pointee.layers.count
+                return true
+            }
+        case "decode-fields":
+            try capture.forEach { frame in
+                packet.pointee.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
+                for layer in packet.pointee.layers {
+                    checksum &+= layer.header(in: frame.bytes).offset
+                }
+                packets += 1
+                return true
+            }
+        case "decode-identities":
+            try capture.forEach { frame in
+                packet.pointee.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
+                let identities = packet.pointee.identities(in: frame.bytes)
+                packets += 1
+                checksum &+= Int(truncatingIfNeeded: identities.outer?.payloadDigest ?? 0) &+ (identities.inner == nil ? 0 : 1)
+                return true
+            }
+        case "summaries":
+            var text = TextBuffer(capacity: 1 << 17)
+            let devNull = open("/dev/null", O_WRONLY)
+            defer { close(devNull) }
+            try capture.forEach { frame in
+                packet.pointee.decode(frame.bytes, linkType: linkType, wireLength: frame.wireLength)
+                text.timeOfDay(seconds: frame.seconds, nanoseconds: frame.nanoseconds)
+                text.append(" ")
+                packet.pointee.writeSummary(in: frame.bytes, to: &text)
+                text.append("\n")
+                if text.count >= 1 << 16 {
+                    checksum &+= text.withBytes { write(devNull, $0.baseAddress, $0.count) }
+                    text.removeAll()
+                }
+                packets += 1
+                return true
+            }
+            checksum &+= text.withBytes { write(devNull, $0.baseAddress, $0.count) }
+        default:
+            fail("unknown mode \(mode)")
+        }
+    }
+    return (packets, checksum)
+}
+
+let wallStart = now(CLOCK_MONOTONIC), cpuStart = now(CLOCK_PROCESS_CPUTIME_ID)
+let (packets, checksum) = try run(mode, capture)
+let wall = now(CLOCK_MONOTONIC) - wallStart, cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpuStart
+print("\(mode) \(packets) \(String(format: "%.4f", wall)) \(String(format: "%.4f", cpu)) \(checksum & 1)")
 
 /// Writes a classic pcap (microseconds, Ethernet) of a repeating mix: ICMP echo request and reply,
 /// TCP SYN (with options) and data, DNS query and response, DHCP discover and offer, ARP request

@@ -44,7 +44,7 @@ public final class PathTracer {
     /// `PathRequestError` (a source or destination that cannot be placed); everything found on
     /// the way is in the result.
     public func trace(_ request: PathRequest) throws -> PathResult {
-        let instance = try topology.findInstance(request.instance)
+        let instance = try topology.findInstance(request.instance, among: instances)
         requestedSize = request.size ?? request.proto.defaultSize
         var notes: [String] = []
         for f in instance.facts where instance.isGuest && (f.field == .ip || f.field == .mac) {
@@ -100,7 +100,7 @@ public final class PathTracer {
     /// DEST of `--to`: an address, or an instance (then arrival must be at it).
     func destination(_ text: String, notes: inout [String]) throws -> (IPAddress, NamespaceID?, Instance?) {
         if let ip = IPAddress(text) { return (ip, nil, nil) }
-        guard let other = try? topology.findInstance(text), let ip = other.ipv4 ?? other.addresses.first else {
+        guard let other = try? topology.findInstance(text, among: instances), let ip = other.ipv4 ?? other.addresses.first else {
             throw PathRequestError("destination \"\(text)\" is neither an IP address nor an instance of the snapshots")
         }
         return (ip, other.nic?.namespace, other.isGuest ? other : nil)
@@ -119,7 +119,7 @@ public final class PathTracer {
             if let i = instances.first(where: { $0.addresses.contains(ip) }) { return .instance(i) }
             return .outside(ip)
         }
-        guard let i = try? topology.findInstance(text), i.ipv4 ?? i.addresses.first != nil else {
+        guard let i = try? topology.findInstance(text, among: instances), i.ipv4 ?? i.addresses.first != nil else {
             throw PathRequestError("source \"\(text)\" is neither an IP address nor an instance of the snapshots")
         }
         return .instance(i)

@@ -64,11 +64,15 @@ extension PathTracer {
     func resolveNeighbour(_ inv: NamespaceInventory, ns: NamespaceID, device: String, nextHop: IPAddress) -> NeighbourResolution {
         let entries = inv.neighbors.filter { $0.address == nextHop && $0.interface == device }
         var owners = (topology.addressOwners[nextHop] ?? []).filter { topology.interface($0)?.link.adminUp == true }
+        let configured = owners.count
         if owners.count > 1, let dev = inv.link(named: device) {
             // Only an owner linked to the device at layer 2 can answer its ARP.
             let domain = linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index))
             owners = owners.filter { domain.contains($0) }
         }
+        // A guest behind a tap owns no interface the snapshots hold; what the host knows of it stands in.
+        let guest = owners.isEmpty ? guestAnsweringARP(for: nextHop, from: inv, ns: ns, device: device) : nil
+        var failedEntry: Evidence?
         if let n = entries.first {
             let ev = Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: n.text)
             // An entry that disagrees with the only owner of the address on the same layer 2 is
@@ -83,7 +87,11 @@ extension PathTracer {
                 let state = n.state.names.joined(separator: ",")
                 let note = Evidence(kind: .address, source: "ip addr \(o.namespace.label)", text: "\(name): \(nextHop) link/ether \(mac)",
                                     note: "the \(state) entry is from an earlier exchange; \(name)@\(o.namespace.label) owns \(nextHop) on the same layer 2 and answers the next ARP")
-                return NeighbourResolution(mac: mac, evidence: [ev, note], problem: nil, isUnknown: false, ownerInSnapshots: true,
+                let entry = n.state.contains(.failed)
+                    ? Evidence(kind: .neighbor, source: ev.source, text: n.text,
+                               note: "an earlier ARP for \(nextHop) went unanswered; the next packet asks again")
+                    : ev
+                return NeighbourResolution(mac: mac, evidence: [entry, note], problem: nil, isUnknown: false, ownerInSnapshots: true,
                                            stateText: "\(state) (re-resolved to owner \(name))")
             }
             if n.state.isUsable, let mac = n.mac {
@@ -91,28 +99,62 @@ extension PathTracer {
                                            stateText: n.state.names.joined(separator: ","))
             }
             if n.state.contains(.failed) {
-                return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is FAILED: nobody answers ARP for it",
-                                           isUnknown: false, ownerInSnapshots: !owners.isEmpty, stateText: "FAILED")
+                guard !owners.isEmpty || guest != nil else {
+                    return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is FAILED: nobody answers ARP for it",
+                                               isUnknown: false, ownerInSnapshots: false, stateText: "FAILED")
+                }
+                // The kernel asks again for the next packet to a FAILED neighbour, and an owner that is up answers.
+                failedEntry = Evidence(kind: .neighbor, source: ev.source, text: n.text,
+                                       note: "an earlier ARP for \(nextHop) went unanswered; the next packet asks again")
             }
-            if n.state.contains(.incomplete), owners.isEmpty {
+            if n.state.contains(.incomplete), owners.isEmpty, guest == nil {
                 return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is INCOMPLETE: ARP is unanswered so far",
                                            isUnknown: false, ownerInSnapshots: false, stateText: "INCOMPLETE")
             }
         }
         if owners.count == 1, let mac = topology.interface(owners[0])?.link.mac {
             let o = topology.interface(owners[0])!
-            return NeighbourResolution(mac: mac, evidence: [Evidence(kind: .address, source: "ip addr \(owners[0].namespace.label)",
+            return NeighbourResolution(mac: mac, evidence: Array([failedEntry].compactMap { $0 }) + [Evidence(kind: .address, source: "ip addr \(owners[0].namespace.label)",
                                                                      text: "\(o.name): \(o.addresses.first { $0.address == nextHop }?.description ?? nextHop.description) link/ether \(mac)",
                                                                      note: "no neighbour entry for \(nextHop) on \(device); \(o.name)@\(owners[0].namespace.label) owns it, ARP would resolve to its MAC")],
-                                       problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (owner \(o.name))")
+                                       problem: nil, isUnknown: false, ownerInSnapshots: true,
+                                       stateText: failedEntry == nil ? "none (owner \(o.name))" : "FAILED (owner \(o.name) answers)")
         }
         if owners.count > 1 {
             return NeighbourResolution(mac: nil, evidence: [], problem: "no neighbour entry for \(nextHop), and \(owners.count) interfaces own it: \(owners.map { "\(topology.interface($0)?.name ?? "?")@\($0.namespace.label)" }.joined(separator: ", "))",
                                        isUnknown: true, ownerInSnapshots: true, stateText: "none")
         }
+        if let guest, let mac = guest.mac {
+            let source = guest.facts.first { $0.field == .mac }?.source ?? "the instance's facts"
+            let tap = topology.interface(guest.tap)?.name ?? "its tap"
+            return NeighbourResolution(mac: mac, evidence: Array([failedEntry].compactMap { $0 }) + [Evidence(kind: .address, source: source, text: "\(guest.name): \(nextHop) \(mac)",
+                                                                     note: "no neighbour entry for \(nextHop) on \(device); guest \(guest.name) behind \(tap) has it, ARP would resolve to its MAC")],
+                                       problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (guest \(guest.name))")
+        }
         return NeighbourResolution(mac: nil, evidence: [Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: "(no entry for \(nextHop) on \(device))")],
-                                   problem: "no neighbour entry for \(nextHop) on \(device) and no interface in the snapshots owns \(nextHop)",
+                                   problem: "no neighbour entry for \(nextHop) on \(device) and no interface in the snapshots owns \(nextHop)"
+                                    + (configured > 1 ? " on \(device)'s layer-2 domain (\(configured) interfaces elsewhere have it)" : ""),
                                    isUnknown: true, ownerInSnapshots: false, stateText: "none")
+    }
+
+    /// The one guest behind a tap that has `address` (from its OVS, DHCP, security group or
+    /// neighbour facts) and is on `device`'s layer-2 domain: a guest owns no interface Hopscope
+    /// can read, so no address owner stands for it. Nil when none or several qualify, or the guest's
+    /// MAC is unknown.
+    func guestAnsweringARP(for address: IPAddress, from inv: NamespaceInventory, ns: NamespaceID, device: String) -> Instance? {
+        let guests = instances.filter { $0.isGuest && $0.mac != nil && $0.addresses.contains(address) }
+        guard !guests.isEmpty, let dev = inv.link(named: device) else { return nil }
+        let domain = linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index))
+        let reachable = guests.filter { domain.contains($0.tap) }
+        return reachable.count == 1 ? reachable[0] : nil
+    }
+
+    /// `: filter CHAIN #N`: the rule that dropped, from netfilter's evidence, for a hop's one-line
+    /// summary (the table shows the summary of a drop, and the rule is what the operator looks for).
+    func droppingRule(_ evidence: [Evidence]) -> String {
+        guard let rule = evidence.last(where: { $0.kind == .firewallRule }) else { return "" }
+        let source = rule.source.hasPrefix("iptables ") ? String(rule.source.dropFirst("iptables ".count)) : rule.source
+        return ": \(source)"
     }
 
     // MARK: The IP stack
@@ -139,7 +181,7 @@ extension PathTracer {
             if let t = fw.trace { w.packet = withTranslation(w.packet, t) }
             var evidence = route.evidence + fw.evidence
             if !fw.decision.isForward {
-                let why = fw.decision.isDrop ? "iptables drops the packet at OUTPUT/POSTROUTING" : "\(fw.decision)"
+                let why = fw.decision.isDrop ? "iptables drops the packet at OUTPUT/POSTROUTING" + droppingRule(fw.evidence) : "\(fw.decision)"
                 add(&w, interface: devID, role: role, decision: fw.decision, summary: why, evidence: evidence, notes: fw.notes)
                 return fw.decision.isDrop ? .stopped(why) : .unknown(why)
             }
@@ -255,7 +297,7 @@ extension PathTracer {
             // Local delivery: INPUT decided in the same trace.
             evidence += fw.evidence
             if !fw.decision.isForward {
-                let why = fw.decision.isDrop ? "iptables drops the packet (PREROUTING/INPUT)" : "\(fw.decision)"
+                let why = fw.decision.isDrop ? "iptables drops the packet (PREROUTING/INPUT)" + droppingRule(fw.evidence) : "\(fw.decision)"
                 hop(fw.decision, why, evidence, notes)
                 return fw.decision.isDrop ? .stopped(why) : .unknown(why)
             }
@@ -280,7 +322,7 @@ extension PathTracer {
             }
             evidence += fw.evidence
             if !fw.decision.isForward {
-                let why = fw.decision.isDrop ? "iptables drops the forwarded packet" : "\(fw.decision)"
+                let why = fw.decision.isDrop ? "iptables drops the forwarded packet" + droppingRule(fw.evidence) : "\(fw.decision)"
                 hop(fw.decision, why, evidence, notes)
                 return fw.decision.isDrop ? .stopped(why) : .unknown(why)
             }

@@ -336,7 +336,7 @@ extension PathTracer {
                     notes += fw.notes
                     if !fw.decision.isForward {
                         decision = fw.decision
-                        why = fw.decision.isDrop ? "iptables drops the bridged frame (br_netfilter on)" : "iptables: \(fw.decision)"
+                        why = fw.decision.isDrop ? "iptables drops the bridged frame (br_netfilter on)" + droppingRule(fw.evidence) : "iptables: \(fw.decision)"
                     }
                 } else {
                     notes.append("br_netfilter is off in \(ns.label) (net.bridge.bridge-nf-call-\(w.packet.isIPv6 ? "ip6tables" : "iptables")=\(inv.sysctls.bridgeNFCallIptables == nil ? "absent" : "0")): iptables does not see bridged frames, security groups are not applied")

@@ -145,20 +145,26 @@ extension Topology {
         return Instance(name: name, node: namespaces[tap.namespace]?.node ?? "", tap: tap, nic: nic, ovsPort: port, facts: facts)
     }
 
-    /// `-s IP -m mac --mac-source MAC` rules (Neutron's anti-spoofing chain) in a namespace's
-    /// iptables dump, for the given MACs.
+    /// `-s IP -m mac --mac-source MAC` rules (Neutron's anti-spoofing chain) of a namespace, for
+    /// the given MACs, from the index built once with the topology.
     func antiSpoofingRules(in ns: NamespaceID, macs: Set<MACAddress>) -> [(IPAddress, String)] {
-        guard !macs.isEmpty, let text = snapshots[ns.snapshot].firewalls.first(where: { $0.namespace == ns.label })?.iptablesSave else { return [] }
-        var out: [(IPAddress, String)] = []
-        for line in text.split(separator: "\n") where line.contains("--mac-source") {
+        guard let byMAC = antiSpoofing[ns] else { return [] }
+        return macs.sorted { $0.description < $1.description }.flatMap { byMAC[$0] ?? [] }
+            .sorted { $0.line < $1.line }.map { ($0.address, $0.rule) }
+    }
+
+    /// Every `-s IP -m mac --mac-source MAC` rule of an iptables-save dump, by MAC.
+    static func antiSpoofingIndex(_ text: String) -> [MACAddress: [AntiSpoofingRule]] {
+        var out: [MACAddress: [AntiSpoofingRule]] = [:]
+        for (n, line) in text.split(separator: "\n").enumerated() where line.contains("--mac-source") {
             let w = line.split(separator: " ")
-            guard let mi = w.firstIndex(of: "--mac-source"), mi + 1 < w.count, let mac = MACAddress(w[mi + 1].lowercased()), macs.contains(mac),
+            guard let mi = w.firstIndex(of: "--mac-source"), mi + 1 < w.count, let mac = MACAddress(w[mi + 1].lowercased()),
                   let si = w.firstIndex(of: "-s"), si + 1 < w.count else { continue }
             let src = w[si + 1]
             let address = src.hasSuffix("/32") || src.hasSuffix("/128") ? String(src.split(separator: "/")[0]) : String(src)
             guard let ip = IPAddress(address) else { continue }
             let rule = line.hasPrefix("[") ? String(line[(line.firstIndex(of: " ").map { line.index(after: $0) } ?? line.startIndex)...]) : String(line)
-            out.append((ip, rule))
+            out[mac, default: []].append(AntiSpoofingRule(address: ip, rule: rule, line: n))
         }
         return out
     }
@@ -167,8 +173,9 @@ extension Topology {
     /// characters at least), a tap name, a vm-uuid, a libvirt domain name, or the instance's
     /// namespace (its label, name, or short name after the lab prefix). Throws
     /// `InstanceLookupError` when none or several match.
-    public func findInstance(_ query: String) throws -> Instance {
-        let all = instances
+    /// `among` is `instances` when the caller computed them already.
+    public func findInstance(_ query: String, among known: [Instance]? = nil) throws -> Instance {
+        let all = known ?? instances
         let q = query.lowercased()
         let matches: [Instance]
         if let ip = IPAddress(query) {
@@ -201,6 +208,11 @@ extension Topology {
         if !i.addresses.isEmpty { parts.append(i.addresses.map(\.description).joined(separator: ",")) }
         if let m = i.mac { parts.append(m.description) }
         if let p = i.values(.portID).first { parts.append("port \(p)") }
+        // With several snapshots, the same names can come from different machines (or the same file twice).
+        if snapshots.count > 1 {
+            let s = snapshots[i.tap.namespace.snapshot]
+            parts.append("(snapshot \(i.tap.namespace.snapshot + 1) of \(s.hostname), collected \(s.collectedAt.formatted(.iso8601)))")
+        }
         return parts.joined(separator: "  ")
     }
 }

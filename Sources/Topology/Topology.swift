@@ -32,6 +32,17 @@ public struct Topology: Sendable {
     public private(set) var devicePorts: [InterfaceID: OVSPortID] = [:]
     /// Namespace ids by (snapshot, label) order, for stable output.
     public private(set) var namespaceOrder: [NamespaceID] = []
+    /// Each namespace's anti-spoofing rules (`-s IP -m mac --mac-source MAC`) by MAC, read once:
+    /// finding instances asks for them per instance.
+    private(set) var antiSpoofing: [NamespaceID: [MACAddress: [AntiSpoofingRule]]] = [:]
+
+    /// One `-s IP -m mac --mac-source MAC` rule: the address it allows and the rule's text.
+    struct AntiSpoofingRule: Sendable {
+        var address: IPAddress
+        var rule: String
+        /// Line number in the dump, to keep the rules in the dump's order.
+        var line: Int
+    }
 
     /// One namespace: its inventory, node, roles and labels.
     public struct NamespaceNode: Sendable {
@@ -257,7 +268,15 @@ public struct Topology: Sendable {
                     switches[si].ports[name]?.warnings.append("tunnel \(name) has remote_ip=\(p.interface.options["remote_ip"] ?? "(none)"): endpoints come from the flows")
                     continue
                 }
-                let owners = addressOwners[remote] ?? []
+                var owners = addressOwners[remote] ?? []
+                if owners.count > 1, let ns = switches[si].namespace, let local = t.localIP ?? localAddress(ofSwitch: si),
+                   let localDevice = (addressOwners[local] ?? []).first(where: { $0.namespace == ns }) {
+                    // Labs and test beds reuse underlay addresses: only the owner the local endpoint
+                    // reaches at layer 2 receives this switch's tunnel.
+                    let domain = linkLayerDomain(of: localDevice)
+                    let reachable = owners.filter { domain.contains($0) }
+                    if reachable.count == 1 { owners = reachable }
+                }
                 if owners.count > 1 {
                     switches[si].ports[name]?.warnings.append("tunnel \(name): \(remote) is configured in \(owners.map { "\(interfaces[$0]?.name ?? "?")@\($0.namespace.label)" }.joined(separator: ", ")); not followed")
                 } else if let owner = owners.first {
@@ -330,6 +349,10 @@ public struct Topology: Sendable {
     /// DHCP servers and libvirt domains.
     private mutating func readServices() {
         for (s, snapshot) in snapshots.enumerated() {
+            for f in snapshot.firewalls {
+                guard let text = f.iptablesSave, text.contains("--mac-source") else { continue }
+                antiSpoofing[NamespaceID(snapshot: s, label: f.namespace)] = Topology.antiSpoofingIndex(text)
+            }
             for d in snapshot.dnsmasq {
                 dhcpServers.append(DHCPServer(d, namespace: NamespaceID(snapshot: s, label: d.namespace)))
             }

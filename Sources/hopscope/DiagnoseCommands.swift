@@ -54,6 +54,8 @@ struct DiagnoseCommand: AsyncParsableCommand {
 
     @OptionGroup var snapshot: SnapshotOptions
 
+    @OptionGroup var probing: ActiveOptions
+
     @Option(name: .customLong("netns-prefix"), help: ArgumentHelp(
         "Live: read only the named namespaces whose name starts with PREFIX (and their switches), e.g. a lab's.", valueName: "PREFIX"))
     var namespacePrefix: String?
@@ -70,6 +72,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
         if proto != "icmp" && to == nil && from == nil { throw ValidationError("--proto needs --to DEST or --from SRC") }
         if let size, !(28...65535).contains(size) { throw ValidationError("--size must be 28 to 65535 bytes") }
         if namespacePrefix != nil && snapshot.isOffline { throw ValidationError("--netns-prefix selects what is read live; it does not apply to --snapshot") }
+        try probing.check(offline: snapshot.isOffline)
     }
 
     /// What was asked, as the library's request.
@@ -80,17 +83,21 @@ struct DiagnoseCommand: AsyncParsableCommand {
 
     func run() async throws {
         var run: DiagnosisRun?
+        let probes = ProbeSink()
         try await exitingWithStatus2 {
             let snapshots = try await DiagnoseCommand.snapshots(snapshot, namespacePrefix: namespacePrefix, command: "diagnose")
-            run = try await DiagnoseCommand.diagnose(request, snapshots: snapshots)
+            run = try await DiagnoseCommand.diagnose(request, snapshots: snapshots,
+                                                     observe: probing.active ? ActiveProbing.observer(probing.options, sink: probes) : nil)
         }
         guard let run else { throw ExitCode(2) }
         if json {
             try printJSON(run)
         } else {
             print(DiagnosisRenderer.render(run, verbose: verbose))
+            if !probes.probes.isEmpty { print("\n" + ActiveProbing.render(probes.probes, run: run, verbose: verbose)) }
         }
         if run.verdict.exitCode != 0 { throw ExitCode(run.verdict.exitCode) }
+        if ActiveProbing.unansweredProbeLine(run) != nil { throw ExitCode(1) }
     }
 
     /// The snapshots to diagnose: the files given, else one collected live (only the namespaces

@@ -44,6 +44,6 @@ struct Hopscope: AsyncParsableCommand {
 /// The subcommands, one list per area so that each area adds its own without touching the others.
 enum CommandGroups {
     static var all: [any ParsableCommand.Type] {
-        [] + netlink + packets + lab + firewall + ovs + capture + snapshot + path + diagnose
+        [] + netlink + packets + lab + firewall + ovs + capture + snapshot + path + diagnose + service
     }
 }

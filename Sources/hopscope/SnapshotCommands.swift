@@ -42,7 +42,8 @@ enum SnapshotFiles {
         try paths.map { path in
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                throw RuntimeError("cannot read snapshot \(path): \((error as NSError).localizedDescription)")
+                let reason = FileManager.default.fileExists(atPath: path) ? (error as NSError).localizedDescription : "no such file"
+                throw RuntimeError("cannot read snapshot \(path): \(reason); write one with `hopscope snapshot -o FILE`")
             }
             do { return try Snapshot.decode(data) } catch {
                 throw RuntimeError("\(path): \(error)")

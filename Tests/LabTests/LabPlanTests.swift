@@ -146,8 +146,9 @@ import Testing
             #expect(throws: LabError.invalidPrefix(bad)) { try LabPlan(prefix: bad) }
         }
         #expect(throws: LabError.invalidInstanceCount(0)) { try LabPlan(prefix: "hst", instances: 0) }
-        let tooMany = LabPlan.maximumInstanceCountWithTaps + 1
-        #expect(throws: LabError.invalidInstanceCount(tooMany)) { try LabPlan(prefix: "hst", instances: tooMany) }
+        #expect(throws: LabError.invalidInstanceCount(65)) { try LabPlan(prefix: "hst", instances: 65, tapInstances: 0) }
+        #expect(throws: LabError.invalidInstanceCount(21)) { try LabPlan(prefix: "hst", instances: 21, tapInstances: 1) }
+        #expect((try? LabPlan(prefix: "hst", instances: 64, tapInstances: 0)) != nil)
         #expect(LabError.invalidPrefix("X").description.contains("a-z"))
         #expect(LabError.notUp(prefix: "hst").description.contains("hopscope lab up --prefix hst"))
     }

@@ -27,16 +27,18 @@ import Testing
     struct Sent {
         let bytes: [UInt8]
         let packet: Packet
+        let layers: [LayerHeader]
         init(_ bytes: [UInt8]) {
             self.bytes = bytes
             packet = Packet(decoding: bytes, linkType: .ethernet)
+            layers = packet.headers(in: bytes)
         }
-        var ethernet: EthernetHeader? { if case .ethernet(let e) = packet.layers.first { e } else { nil } }
-        var arp: ARPPacket? { packet.layers.lazy.compactMap { if case .arp(let a) = $0 { a } else { nil } }.first }
-        var ip: IPv4Header? { packet.firstIPv4 }
-        var icmp: ICMPHeader? { packet.layers.lazy.compactMap { if case .icmp(let h) = $0 { h } else { nil } }.first }
-        var udp: UDPHeader? { packet.layers.lazy.compactMap { if case .udp(let h) = $0 { h } else { nil } }.first }
-        var dhcp: DHCPMessage? { packet.layers.lazy.compactMap { if case .dhcp(let m) = $0 { m } else { nil } }.first }
+        var ethernet: EthernetHeader? { if case .ethernet(let e) = layers.first { e } else { nil } }
+        var arp: ARPPacket? { layers.lazy.compactMap { if case .arp(let a) = $0 { a } else { nil } }.first }
+        var ip: IPv4Header? { layers.lazy.compactMap { if case .ipv4(let h) = $0 { h } else { nil } }.first }
+        var icmp: ICMPHeader? { layers.lazy.compactMap { if case .icmp(let h) = $0 { h } else { nil } }.first }
+        var udp: UDPHeader? { layers.lazy.compactMap { if case .udp(let h) = $0 { h } else { nil } }.first }
+        var dhcp: DHCPMessage? { layers.lazy.compactMap { if case .dhcp(let m) = $0 { m } else { nil } }.first }
         func dhcpOption(_ code: UInt8) -> DHCPOption? {
             guard let dhcp else { return nil }
             return bytes.withUnsafeBytes { b in (try? DHCPOption.all(in: b, of: dhcp))?.first { $0.code == code } }

@@ -23,8 +23,8 @@ import Testing
         let offer = frames[1]
         let packet = offer.decode(link)
         let detail = offer.bytes.withUnsafeBytes { packet.detail(in: $0) }
-        let dhcp = try #require(detail.layers.first { $0.layer.protocolID == .dhcp })
-        guard case .dhcp(let message) = dhcp.layer else { Issue.record("not DHCP"); return }
+        let dhcp = try #require(detail.layers.first { $0.header.protocolID == .dhcp })
+        guard case .dhcp(let message) = dhcp.header else { Issue.record("not DHCP"); return }
         #expect(message.messageType == .offer)
         #expect(message.yiaddr == IPv4Address("192.168.0.10"))
         let options = try #require(dhcp.dhcpOptions)
@@ -42,7 +42,7 @@ import Testing
         let (link, frames) = try readCapture(sharedPcapDirectory.appendingPathComponent("tcpdump/dns_udp.pcap").path)
         let packet = frames[1].decode(link)
         let detail = frames[1].bytes.withUnsafeBytes { packet.detail(in: $0) }
-        let dns = try #require(detail.layers.first { $0.layer.protocolID == .dns })
+        let dns = try #require(detail.layers.first { $0.header.protocolID == .dns })
         #expect(dns.questions?.map(\.name) == ["www.tcpdump.org."])
         #expect(dns.answers?.compactMap(\.address) == [IPAddress("192.139.46.66")!, IPAddress("198.199.88.104")!])
         #expect(dns.authorities?.count == 2)

@@ -63,16 +63,16 @@ import Testing
             #expect(packet.issue == nil, "\(label): \(String(describing: packet.issue))")
             #expect(frame.count >= EthernetHeader.minimumFrameLength, "\(label) is padded to 60 bytes")
             try frame.withUnsafeBytes { b in
-                if let ip = packet.firstIPv4 {
+                if let ip = packet.firstIPv4(in: b) {
                     #expect(ip.checksumIsValid(in: b), "\(label): IPv4 header checksum")
                     #expect(Int(ip.totalLength) == ip.payload.end - ip.offset)
                 }
                 for layer in packet.layers {
-                    switch layer {
+                    switch layer.header(in: b) {
                     case .icmp(let h):
                         #expect(Self.sum(b, h.offset..<(h.data.end)) == 0xFFFF, "\(label): ICMP checksum")
                     case .udp(let u):
-                        let ip = try #require(packet.firstIPv4)
+                        let ip = try #require(packet.firstIPv4(in: b))
                         #expect(u.checksum != 0, "\(label): UDP checksum present")
                         let pseudo = (ip.source.value >> 16) + (ip.source.value & 0xFFFF) + (ip.destination.value >> 16)
                             + (ip.destination.value & 0xFFFF) + 17 + UInt32(u.length)
@@ -88,7 +88,8 @@ import Testing
         let frame = try Frames.arpRequest(senderMAC: Self.guestMAC, senderIP: Self.guest, targetIP: Self.router, vlanID: 100)
         let packet = Packet(decoding: frame, linkType: .ethernet)
         #expect(packet.layers.map(\.protocolID) == [.ethernet, .vlan, .arp])
-        guard case .ethernet(let eth) = packet.layers[0], case .vlan(let tag) = packet.layers[1], case .arp(let arp) = packet.layers[2] else {
+        let layers = packet.headers(in: frame)
+        guard case .ethernet(let eth) = layers[0], case .vlan(let tag) = layers[1], case .arp(let arp) = layers[2] else {
             Issue.record("layers"); return
         }
         #expect(eth.destination == .broadcast && eth.source == Self.guestMAC && eth.etherType == EtherType.vlan)
@@ -96,9 +97,9 @@ import Testing
         #expect(arp.isRequest && arp.senderHardwareAddress == Self.guestMAC && arp.senderProtocolAddress == Self.guest)
         #expect(arp.targetHardwareAddress == .zero && arp.targetProtocolAddress == Self.router)
 
-        let reply = Packet(decoding: try Frames.arpReply(senderMAC: Self.serverMAC, senderIP: Self.server, targetMAC: Self.guestMAC,
-                                                         targetIP: Self.guest), linkType: .ethernet)
-        guard case .ethernet(let replyEth) = reply.layers[0], case .arp(let answer) = reply.layers[1] else { Issue.record("reply layers"); return }
+        let replyFrame = try Frames.arpReply(senderMAC: Self.serverMAC, senderIP: Self.server, targetMAC: Self.guestMAC, targetIP: Self.guest)
+        let reply = Packet(decoding: replyFrame, linkType: .ethernet).headers(in: replyFrame)
+        guard case .ethernet(let replyEth) = reply[0], case .arp(let answer) = reply[1] else { Issue.record("reply layers"); return }
         #expect(replyEth.destination == Self.guestMAC && replyEth.etherType == EtherType.arp)
         #expect(answer.isReply && answer.senderHardwareAddress == Self.serverMAC && answer.senderProtocolAddress == Self.server)
         #expect(answer.targetHardwareAddress == Self.guestMAC && answer.targetProtocolAddress == Self.guest)
@@ -111,10 +112,10 @@ import Testing
         let frame = try Frames.icmpEcho(from: Self.guestMAC, to: Self.serverMAC, source: Self.guest, destination: Self.router,
                                         identifier: 0x4242, sequence: 7, data: data, timeToLive: 17, identification: 99)
         let packet = Packet(decoding: frame, linkType: .ethernet)
-        let ip = try #require(packet.firstIPv4)
+        let ip = try #require(frame.withUnsafeBytes { packet.firstIPv4(in: $0) })
         #expect(ip.source == Self.guest && ip.destination == Self.router && ip.timeToLive == 17 && ip.identification == 99)
         #expect(ip.protocol == IPProtocolNumber.icmp && !ip.dontFragment)
-        guard case .icmp(let icmp) = packet.layers[2] else { Issue.record("no ICMP layer"); return }
+        guard case .icmp(let icmp) = packet.headers(in: frame)[2] else { Issue.record("no ICMP layer"); return }
         #expect(icmp.type == 8 && icmp.code == 0 && icmp.identifier == 0x4242 && icmp.sequenceNumber == 7)
         #expect(Array(frame[icmp.data.range]) == data)
         let reply = ICMPHeader.echoReply(identifier: 0x4242, sequence: 7, data: data)
@@ -163,7 +164,7 @@ import Testing
         let frame = try Frames.udp(from: Self.guestMAC, to: Self.serverMAC, source: Self.guest, destination: Self.server,
                                    sourcePort: 40_000, destinationPort: 53, payload: bytes)
         let packet = Packet(decoding: frame, linkType: .ethernet)
-        guard case .dns(let dns) = packet.layers[3] else { Issue.record("no DNS layer: \(packet.layers.map(\.protocolID))"); return }
+        guard case .dns(let dns) = packet.headers(in: frame)[3] else { Issue.record("no DNS layer: \(packet.layers.map(\.protocolID))"); return }
         #expect(dns.id == 0xBEEF && !dns.isResponse && dns.rd && dns.qdcount == 1 && dns.ancount == 0)
         let questions = try frame.withUnsafeBytes { b throws(DecodeError) in try dns.questions(in: b) }
         #expect(questions.map(\.name) == ["www.example.org."] && questions.map(\.type) == [DNSRecordType.aaaa] && questions.map(\.class) == [1])
@@ -236,7 +237,7 @@ import Testing
                                    sourcePort: 68, destinationPort: 67, payload: message)
         let packet = Packet(decoding: frame, linkType: .ethernet)
         #expect(packet.issue == nil)
-        guard case .dhcp(let m) = packet.layers[3] else { throw DecodeError(kind: .malformed, layer: .dhcp, offset: 0, reason: .badMagicCookie) }
+        guard case .dhcp(let m) = packet.headers(in: frame)[3] else { throw DecodeError(kind: .malformed, layer: .dhcp, offset: 0, reason: .badMagicCookie) }
         let options = try frame.withUnsafeBytes { b throws(DecodeError) in try DHCPOption.all(in: b, of: m) }
         return (m, options)
     }

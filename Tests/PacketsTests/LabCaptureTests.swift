@@ -19,7 +19,7 @@ import Testing
         for (packet, frame) in packets {
             #expect(packet.issue == nil)
             for layer in packet.layers {
-                guard case .dhcp(let m) = layer else { continue }
+                guard case .dhcp(let m) = frame.bytes.withUnsafeBytes({ layer.header(in: $0) }) else { continue }
                 if let t = m.messageType { types.append(t) }
                 if m.messageType == .offer || m.messageType == .ack {
                     let options = try frame.bytes.withUnsafeBytes { try DHCPOption.all(in: $0, of: m) }

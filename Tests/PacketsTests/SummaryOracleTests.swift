@@ -44,10 +44,10 @@ import Testing
     /// protocol or GRE payload, an experimental TCP option, a DNS record type printed only in part).
     static func isCore(_ packet: Packet, _ b: UnsafeRawBufferPointer) -> Bool {
         guard packet.issue == nil, packet.layers.contains(where: { $0.isNetwork || $0.protocolID == .arp }) else { return false }
-        var previous: Layer?
+        var previous: ProtocolID?
         for layer in packet.layers {
-            defer { previous = layer }
-            switch layer {
+            defer { previous = layer.protocolID }
+            switch layer.header(in: b) {
             case .ethernet, .linuxSLL, .nullLoopback, .ipv4, .ipv6, .udp, .dhcp, .geneve, .vxlan: continue
             case .arp(let a): if a.hardwareType != 1 || a.protocolType != EtherType.ipv4 { return false }
             case .payload:

@@ -15,7 +15,7 @@ import Testing
         func n<T: BinaryInteger>(_ v: T) -> [String] { [String(v)] }
         return bytes.withUnsafeBytes { b in
             for layer in packet.layers {
-                switch layer {
+                switch layer.header(in: b) {
                 case .ethernet(let h):
                     var f: Fields = ["eth.dst": [h.destination.description], "eth.src": [h.source.description]]
                     if !h.isLength { f["eth.type"] = n(h.etherType) }

@@ -153,6 +153,23 @@ import Topology
         #expect(hop.evidence.contains { $0.kind == .neighbor && $0.text.hasPrefix("\(plan.router.defaultGateway) dev \(plan.router.gatewayPort.name)") })
     }
 
+    @Test func aFailedNeighbourWhoseOwnerIsUpIsAskedAgain() throws {
+        // Left FAILED by an earlier outage (say the tap was down); the gateway is up again, so
+        // the kernel's next ARP is answered. Only an address nobody owns stays a stop.
+        var s = try healthy()
+        let vm = plan.instances[0]
+        s.editNamespace(vm.namespace) { ns in
+            for i in ns.neighbors.indices where ns.neighbors[i].address == .v4(plan.network.gateway) {
+                ns.neighbors[i].state = .failed
+                ns.neighbors[i].mac = nil
+            }
+        }
+        let r = try Fixtures.walk(s, vm1, to: "\(plan.external.gateway)")
+        #expect(r.verdict.kind == .reachable, "\(r.verdict)")
+        let first = try #require(r.hops.first)
+        #expect(first.evidence.contains { $0.kind == .neighbor && $0.note?.contains("the next packet asks again") == true }, "\(first.evidence)")
+    }
+
     @Test func brokenPatchPortIsNamed() throws {
         var s = try healthy()
         s.editSwitch(plan.computeNode.namespace) { o in

@@ -124,6 +124,34 @@ import Topology
         #expect(east.verdict.kind == .reachable, "\(east.verdict)")
     }
 
+    @Test func aNamespaceWithoutNeighbourEntryReachesAGuestByTheMACTheHostKnows() throws {
+        var s = try Self.guestSnapshot()
+        let vm = plan.instances[0], other = plan.instances[1]
+        s.editNamespace(other.namespace) { $0.neighbors.removeAll { $0.address == .v4(vm.address) } }
+        let r = try Fixtures.walk(s, vm.tapDevice, from: other.name)
+        #expect(r.verdict.kind == .reachable, "\(r.verdict)")
+        let first = try #require(r.hops.first)
+        #expect(first.evidence.contains { $0.note?.contains("guest \(r.instance.name) behind \(vm.tapDevice) has it, ARP would resolve to its MAC") == true },
+                "\(first.evidence)")
+        #expect(first.packet.ethDst == vm.mac)
+    }
+
+    @Test func twinLabsWithTheSameAddressesAreToldApartByTheirWiring() throws {
+        // Two labs on one machine (or two snapshots of look-alike test beds) reuse the underlay,
+        // router and gateway addresses; tunnels and next hops go to the owner wired to the sender.
+        let s = try Fixtures.load("healthy")
+        var twin = s
+        twin.hostname = "twin"
+        twin.network.namespaces.removeAll { ns in plan.instances.contains { $0.namespace == ns.namespace.label } }
+        let t = Topology(snapshots: [s, twin])
+        for sw in t.switches {
+            let tunnel = try #require(sw.ports.values.first { $0.tunnel != nil }?.tunnel)
+            #expect(tunnel.remoteOwner?.namespace.snapshot == sw.snapshot, "\(sw.node) of snapshot \(sw.snapshot)")
+        }
+        let r = try Fixtures.walk([s, twin], PathRequest(instance: plan.instances[0].name, direction: .to("\(plan.external.gateway)")))
+        #expect(r.verdict.kind == .reachable, "\(r.verdict)")
+    }
+
     /// The lab split as two machines would report it: the compute node with its instances, and
     /// the network node with the agents and the provider network.
     static func split() throws -> [Snapshot] {

@@ -173,19 +173,19 @@ public struct TapGuestStack: Sendable {
 
     /// Handles one received Ethernet frame and returns the frames it causes (replies).
     public mutating func receive(_ frame: [UInt8], now: Double) -> [[UInt8]] {
-        let packet = Packet(decoding: frame, linkType: .ethernet)
-        guard packet.layers.count >= 2, case .ethernet(let eth) = packet.layers[0] else { return [] }
+        let layers = Packet(decoding: frame, linkType: .ethernet).headers(in: frame)
+        guard layers.count >= 2, case .ethernet(let eth) = layers[0] else { return [] }
         guard eth.destination == identity.mac || eth.destination.isBroadcast else { return [] }
-        switch packet.layers[1] {
+        switch layers[1] {
         case .arp(let arp):
             return receiveARP(arp, now: now)
         case .ipv4(let ip):
-            guard packet.layers.count >= 3 else { return [] }
-            switch packet.layers[2] {
+            guard layers.count >= 3 else { return [] }
+            switch layers[2] {
             case .icmp(let icmp):
                 return receiveICMP(icmp, ip: ip, eth: eth, frame: frame, now: now)
             case .udp(let udp) where udp.destinationPort == UDPHeader.WellKnownPort.bootpc && udp.sourcePort == UDPHeader.WellKnownPort.bootps:
-                guard packet.layers.count >= 4, case .dhcp(let message) = packet.layers[3] else { return [] }
+                guard layers.count >= 4, case .dhcp(let message) = layers[3] else { return [] }
                 return receiveDHCP(message, serverMAC: eth.source, frame: frame, now: now)
             default:
                 return []

@@ -44,6 +44,13 @@ public struct Packet: Sendable, BitwiseCopyable {
         frame.withUnsafeBytes { decode($0, linkType: linkType, wireLength: wireLength) }
     }
 
+    /// Every layer's fields read from `frame` (the bytes this packet was decoded from), outermost
+    /// first: for code that matches on whole headers (the lab's guest, probes) rather than the
+    /// few fields summaries read. Allocates one array of owned values.
+    public func headers(in frame: [UInt8]) -> [LayerHeader] {
+        frame.withUnsafeBytes { b in layers.map { $0.header(in: b) } }
+    }
+
     /// Decodes `frame` into this value, replacing what it held. Never allocates, never traps on
     /// any input: short frames give `truncated`, impossible ones `malformed` (in `issue`).
     ///
@@ -61,7 +68,7 @@ public struct Packet: Sendable, BitwiseCopyable {
         issue = nil
         isFragment = false
         isIPPayloadCut = false
-        let end = frame.count
+        let end = min(frame.count, Self.maximumFrameLength)
         let first: Next
         switch linkType {
         case .ethernet: first = .ethernet(0, end)
@@ -76,6 +83,9 @@ public struct Packet: Sendable, BitwiseCopyable {
         }
         run(first, frame)
     }
+
+    /// Longest frame decoded: layer offsets are 32-bit (as pcap lengths are); bytes beyond are ignored.
+    static let maximumFrameLength = Int(UInt32.max)
 
     /// Decodes the datagram an ICMP error quotes: an IP header and at least 8 bytes of its payload.
     init(quotedIn frame: UnsafeRawBufferPointer, range: ByteRange, version: Int) {
@@ -137,7 +147,7 @@ public struct Packet: Sendable, BitwiseCopyable {
             case .dhcp(let start, let end):
                 next = DHCPMessage.decode(b, start, end, &self)
             case .payload(let start, let end):
-                if end > start { _ = push(.payload(PayloadLayer(offset: start, length: end - start))) }
+                if end > start { _ = push(Layer(.payload, start, end)) }
                 return
             }
         }

@@ -35,7 +35,8 @@ public struct PacketDetail: Codable, Sendable, Hashable {
 
 /// One layer with its variable parts decoded.
 public struct LayerDetail: Codable, Sendable, Hashable {
-    public var layer: Layer
+    /// The header's fields.
+    public var header: LayerHeader
     public var ipv4Options: [IPv4Option]?
     public var ipv6Options: [IPv6Option]?
     public var tcpOptions: [TCPOption]?
@@ -51,7 +52,7 @@ public struct LayerDetail: Codable, Sendable, Hashable {
     /// Payload bytes as hex (the first 64 bytes at most, like tshark's `data`).
     public var hex: String?
 
-    public init(layer: Layer) { self.layer = layer }
+    public init(header: LayerHeader) { self.header = header }
 
     enum CodingKeys: String, CodingKey {
         case ipv4Options, ipv6Options, tcpOptions, ndOptions, geneveOptions, dhcpOptions
@@ -59,7 +60,7 @@ public struct LayerDetail: Codable, Sendable, Hashable {
     }
 
     public init(from decoder: any Decoder) throws {
-        layer = try Layer(from: decoder)
+        header = try LayerHeader(from: decoder)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         ipv4Options = try c.decodeIfPresent([IPv4Option].self, forKey: .ipv4Options)
         ipv6Options = try c.decodeIfPresent([IPv6Option].self, forKey: .ipv6Options)
@@ -76,7 +77,7 @@ public struct LayerDetail: Codable, Sendable, Hashable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        try layer.encode(to: encoder)
+        try header.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(ipv4Options, forKey: .ipv4Options)
         try c.encodeIfPresent(ipv6Options, forKey: .ipv6Options)
@@ -93,7 +94,7 @@ public struct LayerDetail: Codable, Sendable, Hashable {
     }
 }
 
-extension Layer: Codable {
+extension LayerHeader: Codable {
     enum ProtocolKey: String, CodingKey { case layer }
 
     /// Reads `"layer"` (the protocol) and then the header's own fields from the same JSON object.
@@ -155,6 +156,7 @@ extension Packet {
     /// was decoded from. A variable part that turns out broken (a DNS name pointing outside the
     /// message) ends that part and is reported in `issue` when decoding found nothing earlier.
     public func detail(in frame: UnsafeRawBufferPointer, seconds: Int64? = nil, nanoseconds: Int32? = nil) -> PacketDetail {
+        precondition(capturedLength <= frame.count, "detail(in:) needs the frame the packet was decoded from")
         var firstIssue = issue
         let layers = Self.details(of: self.layers, frame, issue: &firstIssue)
         return PacketDetail(seconds: seconds, nanoseconds: nanoseconds, linkType: linkType.rawValue, capturedLength: capturedLength,
@@ -171,8 +173,9 @@ extension Packet {
             }
         }
         for layer in layers {
-            var d = LayerDetail(layer: layer)
-            switch layer {
+            let header = layer.header(in: b)
+            var d = LayerDetail(header: header)
+            switch header {
             case .ipv4(let h):
                 if !h.options.isEmpty { d.ipv4Options = attempt { () throws(DecodeError) in try IPv4Option.all(in: b, of: h) } }
             case .ipv6Extension(let h):

@@ -77,24 +77,39 @@ public final class TextBuffer {
         count += 1
     }
 
+    /// Reserves `maximum` bytes and lets `body` write at most that many through a local pointer,
+    /// returning how many it wrote. Writing through a local pointer matters: a byte stored through
+    /// `base` may alias the buffer's own fields, so the compiler reloads `base` and `count` after
+    /// every byte written that way.
+    @inline(__always) func write(maximum: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        reserve(maximum)
+        count += body(base + count)
+    }
+
     /// Decimal text of an unsigned number.
     @inline(__always) public func decimal<T: BinaryInteger>(_ value: T) {
         decimal64(UInt64(truncatingIfNeeded: value))
     }
 
     private func decimal64(_ value: UInt64) {
-        var digits = 1
-        var v = value
-        while v >= 10 { v /= 10; digits += 1 }
-        reserve(digits)
-        v = value
-        var i = count + digits - 1
-        while i >= count {
-            base[i] = UInt8(truncatingIfNeeded: v % 10) &+ 48
-            v /= 10
-            i -= 1
+        write(maximum: 20) { p in
+            var digits = 1
+            var bound: UInt64 = 10
+            while digits < 20 && value >= bound {
+                digits += 1
+                bound = bound &* 10
+            }
+            var v = value
+            var i = digits - 1
+            while i > 0 {
+                let (q, r) = v.quotientAndRemainder(dividingBy: 10)
+                p[i] = UInt8(truncatingIfNeeded: r) &+ 48
+                v = q
+                i -= 1
+            }
+            p[0] = UInt8(truncatingIfNeeded: v) &+ 48
+            return digits
         }
-        count += digits
     }
 
     /// Signed decimal.
@@ -110,40 +125,42 @@ public final class TextBuffer {
         var digits = 1
         while digits < 16 && v >> (4 * UInt64(digits)) != 0 { digits += 1 }
         digits = max(digits, width)
-        reserve(digits)
-        let table = Self.hexDigits.utf8Start
-        for i in stride(from: digits - 1, through: 0, by: -1) {
-            base[count] = table[Int((v >> (4 * UInt64(i))) & 0xF)]
-            count += 1
+        write(maximum: digits) { p in
+            let table = Self.hexDigits.utf8Start
+            for i in 0..<digits {
+                p[i] = table[Int((v >> (4 * UInt64(digits - 1 - i))) & 0xF)]
+            }
+            return digits
         }
     }
 
     public func ipv4(_ a: IPv4Address) {
-        reserve(15)
-        octet(a.value >> 24)
-        base[count] = UInt8(ascii: "."); count += 1
-        octet((a.value >> 16) & 0xFF)
-        base[count] = UInt8(ascii: "."); count += 1
-        octet((a.value >> 8) & 0xFF)
-        base[count] = UInt8(ascii: "."); count += 1
-        octet(a.value & 0xFF)
+        write(maximum: 15) { p in
+            var n = Self.octet(a.value >> 24, p)
+            p[n] = UInt8(ascii: "."); n += 1
+            n += Self.octet((a.value >> 16) & 0xFF, p + n)
+            p[n] = UInt8(ascii: "."); n += 1
+            n += Self.octet((a.value >> 8) & 0xFF, p + n)
+            p[n] = UInt8(ascii: "."); n += 1
+            return n + Self.octet(a.value & 0xFF, p + n)
+        }
     }
 
-    /// 0-255 in decimal; the caller has reserved 3 bytes.
-    @inline(__always) private func octet(_ o: UInt32) {
+    /// Writes 0-255 in decimal at `p` and returns the digits written (1 to 3).
+    @inline(__always) private static func octet(_ o: UInt32, _ p: UnsafeMutablePointer<UInt8>) -> Int {
         if o >= 100 {
-            base[count] = UInt8(truncatingIfNeeded: o / 100) &+ 48
-            base[count + 1] = UInt8(truncatingIfNeeded: o / 10 % 10) &+ 48
-            base[count + 2] = UInt8(truncatingIfNeeded: o % 10) &+ 48
-            count += 3
+            let tens = o / 10
+            p[0] = UInt8(truncatingIfNeeded: o / 100) &+ 48
+            p[1] = UInt8(truncatingIfNeeded: tens % 10) &+ 48
+            p[2] = UInt8(truncatingIfNeeded: o % 10) &+ 48
+            return 3
         } else if o >= 10 {
-            base[count] = UInt8(truncatingIfNeeded: o / 10) &+ 48
-            base[count + 1] = UInt8(truncatingIfNeeded: o % 10) &+ 48
-            count += 2
-        } else {
-            base[count] = UInt8(truncatingIfNeeded: o) &+ 48
-            count += 1
+            p[0] = UInt8(truncatingIfNeeded: o / 10) &+ 48
+            p[1] = UInt8(truncatingIfNeeded: o % 10) &+ 48
+            return 2
         }
+        p[0] = UInt8(truncatingIfNeeded: o) &+ 48
+        return 1
     }
 
     /// RFC 5952 text: longest run of two or more zero groups compressed, first one on ties.
@@ -187,32 +204,38 @@ public final class TextBuffer {
     }
 
     public func mac(_ m: MACAddress) {
-        for i in 0..<6 {
-            if i > 0 { byte(UInt8(ascii: ":")) }
-            hex(UInt8(truncatingIfNeeded: m.value >> (40 - 8 * UInt64(i))), width: 2)
+        write(maximum: 17) { p in
+            let table = Self.hexDigits.utf8Start
+            for i in 0..<6 {
+                let octet = Int(truncatingIfNeeded: m.value >> (40 - 8 * UInt64(i))) & 0xFF
+                p[3 * i] = table[octet >> 4]
+                p[3 * i + 1] = table[octet & 0xF]
+                if i < 5 { p[3 * i + 2] = UInt8(ascii: ":") }
+            }
+            return 17
         }
     }
 
     /// `HH:MM:SS.uuuuuu` of a Unix time, in UTC (tcpdump's default form).
     public func timeOfDay(seconds: Int64, nanoseconds: Int32) {
-        reserve(15)
-        let s = Int(((seconds % 86_400) + 86_400) % 86_400)
-        let p = base + count
-        @inline(__always) func two(_ v: Int, _ at: Int) {
-            p[at] = UInt8(truncatingIfNeeded: v / 10 % 10) &+ 48
-            p[at + 1] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+        let s = UInt32(truncatingIfNeeded: ((seconds % 86_400) + 86_400) % 86_400)
+        var micro = UInt32(truncatingIfNeeded: max(0, nanoseconds)) / 1000
+        write(maximum: 15) { p in
+            @inline(__always) func two(_ v: UInt32, _ at: Int) {
+                p[at] = UInt8(truncatingIfNeeded: v / 10 % 10) &+ 48
+                p[at + 1] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+            }
+            two(s / 3600, 0)
+            p[2] = UInt8(ascii: ":")
+            two(s / 60 % 60, 3)
+            p[5] = UInt8(ascii: ":")
+            two(s % 60, 6)
+            p[8] = UInt8(ascii: ".")
+            for i in stride(from: 14, through: 9, by: -1) {
+                p[i] = UInt8(truncatingIfNeeded: micro % 10) &+ 48
+                micro /= 10
+            }
+            return 15
         }
-        two(s / 3600, 0)
-        p[2] = UInt8(ascii: ":")
-        two(s / 60 % 60, 3)
-        p[5] = UInt8(ascii: ":")
-        two(s % 60, 6)
-        p[8] = UInt8(ascii: ".")
-        var micro = Int(max(0, nanoseconds)) / 1000
-        for i in stride(from: 14, through: 9, by: -1) {
-            p[i] = UInt8(truncatingIfNeeded: micro % 10) &+ 48
-            micro /= 10
-        }
-        count += 15
     }
 }

@@ -35,39 +35,46 @@ public struct ARPPacket: Hashable, Sendable, BitwiseCopyable, Codable {
     public var isRequest: Bool { opcode == 1 }
     public var isReply: Bool { opcode == 2 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= fixedLength else {
             return packet.fail(.truncated(.arp, at: start, needed: fixedLength, available: end - start))
         }
-        var arp = ARPPacket(offset: start, hardwareType: b.u16(start), protocolType: b.u16(start + 2),
-                            hardwareLength: b.u8(start + 4), protocolLength: b.u8(start + 5), opcode: b.u16(start + 6))
-        let hln = Int(arp.hardwareLength), pln = Int(arp.protocolLength)
-        guard end - start >= arp.length else {
-            _ = packet.push(.arp(arp))
-            return packet.fail(.truncated(.arp, at: start + fixedLength, needed: arp.length, available: end - start, .fieldCutShort))
+        let length = fixedLength + 2 * (Int(b.u8(start + 4)) + Int(b.u8(start + 5)))
+        guard end - start >= length else {
+            return packet.fail(.truncated(.arp, at: start + fixedLength, needed: length, available: end - start, .fieldCutShort),
+                               after: Layer(.arp, start, end))
         }
-        let sha = start + fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
-        // ATMARP (RFC 2225, hardware type 19) lays its addresses out differently: kept raw.
-        guard arp.hardwareType != 19 else {
-            _ = packet.push(.arp(arp))
-            return .done
-        }
+        _ = packet.push(Layer(.arp, start, end))
+        return .done
+    }
+
+}
+
+extension ARPPacket {
+    /// The fields as decoding saw them: addresses only when the frame holds them all, and never
+    /// for ATMARP (RFC 2225, hardware type 19), which lays its addresses out differently.
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        self.init(offset: start, hardwareType: b.u16(start), protocolType: b.u16(start + 2),
+                  hardwareLength: b.u8(start + 4), protocolLength: b.u8(start + 5), opcode: b.u16(start + 6))
+        guard layer.end - start >= length, hardwareType != 19 else { return }
+        let hln = Int(hardwareLength), pln = Int(protocolLength)
+        let sha = start + Self.fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
         if hln == 6 {
-            arp.senderHardwareAddress = b.mac(sha)
-            arp.targetHardwareAddress = b.mac(tha)
+            senderHardwareAddress = b.mac(sha)
+            targetHardwareAddress = b.mac(tha)
         }
         if pln == 4 {
-            arp.senderProtocolAddress = b.ipv4(spa)
-            arp.targetProtocolAddress = b.ipv4(tpa)
+            senderProtocolAddress = b.ipv4(spa)
+            targetProtocolAddress = b.ipv4(tpa)
         }
-        guard packet.push(.arp(arp)) else { return .done }
-        return .done
     }
 }
 
 extension ARPPacket {
     /// `ARP, Request who-has 10.0.0.1 tell 10.0.0.5, length 28` (tcpdump's words and cases).
-    func summarize(_ b: UnsafeRawBufferPointer, length: Int, to t: inout TextBuffer) {
+    func summarize(_ b: UnsafeRawBufferPointer, length: Int, to t: TextBuffer) {
         t.append("ARP, ")
         let hln = Int(hardwareLength), pln = Int(protocolLength)
         let sha = offset + Self.fixedLength, spa = sha + hln, tha = spa + pln, tpa = tha + hln
@@ -85,7 +92,7 @@ extension ARPPacket {
             t.append(" (len "); t.decimal(protocolLength); t.append("), length "); t.decimal(max(0, length))
             return
         }
-        func hardware(_ at: Int, _ t: inout TextBuffer) {
+        func hardware(_ at: Int, _ t: TextBuffer) {
             for j in 0..<hln {
                 if j > 0 { t.append(":") }
                 t.hex(b.u8(at + j), width: 2)
@@ -95,18 +102,18 @@ extension ARPPacket {
         switch opcode {
         case 1:
             t.append("Request who-has "); t.ipv4(b.ipv4(tpa))
-            if !isZero(tha) { t.append(" ("); hardware(tha, &t); t.append(")") }
+            if !isZero(tha) { t.append(" ("); hardware(tha, t); t.append(")") }
             t.append(" tell "); t.ipv4(b.ipv4(spa))
         case 2:
-            t.append("Reply "); t.ipv4(b.ipv4(spa)); t.append(" is-at "); hardware(sha, &t)
+            t.append("Reply "); t.ipv4(b.ipv4(spa)); t.append(" is-at "); hardware(sha, t)
         case 3:
-            t.append("Reverse Request who-is "); hardware(tha, &t); t.append(" tell "); hardware(sha, &t)
+            t.append("Reverse Request who-is "); hardware(tha, t); t.append(" tell "); hardware(sha, t)
         case 4:
-            t.append("Reverse Reply "); hardware(tha, &t); t.append(" at "); t.ipv4(b.ipv4(tpa))
+            t.append("Reverse Reply "); hardware(tha, t); t.append(" at "); t.ipv4(b.ipv4(tpa))
         case 8:
-            t.append("Inverse Request who-is "); hardware(tha, &t); t.append(" tell "); hardware(sha, &t)
+            t.append("Inverse Request who-is "); hardware(tha, t); t.append(" tell "); hardware(sha, t)
         case 9:
-            t.append("Inverse Reply "); hardware(sha, &t); t.append(" at "); t.ipv4(b.ipv4(spa))
+            t.append("Inverse Reply "); hardware(sha, t); t.append(" at "); t.ipv4(b.ipv4(spa))
         default:
             // tcpdump shows an unknown operation's bytes instead of a length.
             t.append("Unknown ("); t.decimal(opcode); t.append(")")

@@ -60,41 +60,58 @@ public struct DHCPMessage: Hashable, Sendable, BitwiseCopyable, Codable {
         guard captured >= fixedLength else {
             return packet.fail(.truncated(.dhcp, at: start, needed: fixedLength, available: captured))
         }
-        var message = DHCPMessage(offset: start, op: b.u8(start), htype: b.u8(start + 1), hlen: b.u8(start + 2), hops: b.u8(start + 3),
-                                  xid: b.u32(start + 4), secs: b.u16(start + 8), flags: b.u16(start + 10),
-                                  ciaddr: b.ipv4(start + 12), yiaddr: b.ipv4(start + 16), siaddr: b.ipv4(start + 20),
-                                  giaddr: b.ipv4(start + 24), clientHardwareAddress: b.mac(start + 28), messageType: nil,
-                                  hasMagicCookie: false, options: .empty)
+        var messageType: UInt8?
         let cookieAt = start + fixedLength
         if captured >= fixedLength + 4 && b.u32(cookieAt) == magicCookie {
-            message.hasMagicCookie = true
-            message.options = ByteRange(offset: cookieAt + 4, count: end - cookieAt - 4)
             // Walk the options once: it validates them and finds the message type.
-            var i = message.options.offset
+            var i = cookieAt + 4
             while i < end {
                 let code = b.u8(i)
                 if code == DHCPOption.Code.end { break }
                 if code == DHCPOption.Code.pad { i += 1; continue }
                 guard i + 1 < end else {
-                    _ = packet.push(.dhcp(message))
-                    return packet.fail(.truncated(.dhcp, at: i, needed: 2, available: end - i, .optionCutShort))
+                    return packet.fail(.truncated(.dhcp, at: i, needed: 2, available: end - i, .optionCutShort),
+                                       after: layer(start, end, messageType))
                 }
                 let length = Int(b.u8(i + 1))
                 guard i + 2 + length <= end else {
-                    _ = packet.push(.dhcp(message))
-                    return packet.fail(.truncated(.dhcp, at: i, needed: 2 + length, available: end - i, .optionCutShort))
+                    return packet.fail(.truncated(.dhcp, at: i, needed: 2 + length, available: end - i, .optionCutShort),
+                                       after: layer(start, end, messageType))
                 }
-                if code == DHCPOption.Code.messageType && length >= 1 && message.messageType == nil {
-                    message.messageType = DHCPMessageType(rawValue: b.u8(i + 2))
+                if code == DHCPOption.Code.messageType && length >= 1 && messageType == nil {
+                    messageType = b.u8(i + 2)
                 }
                 i += 2 + length
             }
-        } else if captured > fixedLength {
-            // BOOTP: a 64-byte vendor area without the cookie; kept raw.
-            message.options = ByteRange(offset: cookieAt, count: end - cookieAt)
         }
-        _ = packet.push(.dhcp(message))
+        _ = packet.push(layer(start, end, messageType))
         return .done
+    }
+
+    private static func layer(_ start: Int, _ end: Int, _ messageType: UInt8?) -> Layer {
+        Layer(.dhcp, start, end, flags: messageType == nil ? 0 : Layer.hasValue, extra: UInt16(messageType ?? 0))
+    }
+
+}
+
+extension DHCPMessage {
+    /// The fields as decoding saw them, with the message type its walk over the options found.
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset, end = layer.end
+        self.init(offset: start, op: b.u8(start), htype: b.u8(start + 1), hlen: b.u8(start + 2), hops: b.u8(start + 3),
+                  xid: b.u32(start + 4), secs: b.u16(start + 8), flags: b.u16(start + 10),
+                  ciaddr: b.ipv4(start + 12), yiaddr: b.ipv4(start + 16), siaddr: b.ipv4(start + 20),
+                  giaddr: b.ipv4(start + 24), clientHardwareAddress: b.mac(start + 28),
+                  messageType: layer.flags & Layer.hasValue != 0 ? DHCPMessageType(rawValue: UInt8(truncatingIfNeeded: layer.extra)) : nil,
+                  hasMagicCookie: false, options: .empty)
+        let cookieAt = start + Self.fixedLength
+        if end - start >= Self.fixedLength + 4 && b.u32(cookieAt) == Self.magicCookie {
+            hasMagicCookie = true
+            options = ByteRange(offset: cookieAt + 4, count: end - cookieAt - 4)
+        } else if end - start > Self.fixedLength {
+            // BOOTP: a 64-byte vendor area without the cookie; kept raw.
+            options = ByteRange(offset: cookieAt, count: end - cookieAt)
+        }
     }
 }
 
@@ -264,7 +281,7 @@ extension DHCPMessage {
     /// tcpdump's `BOOTP/DHCP, Request from 00:0b:82:01:fc:42, length 272`, followed by what an
     /// operator needs to follow a lease: `, xid 0x3d1d, DHCP-Discover`, the requested address of a
     /// request, and the offered address and server of a reply.
-    func summarize(writer w: SummaryWriter, length: Int, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, length: Int, to t: TextBuffer) {
         let b = w.b
         t.append("BOOTP/DHCP, ")
         switch op {

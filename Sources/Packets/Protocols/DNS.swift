@@ -68,67 +68,46 @@ public struct DNSMessage: Hashable, Sendable, BitwiseCopyable, Codable {
     public var extendedRcode: UInt16 { UInt16(ednsExtendedRcode) << 4 | UInt16(rcode) }
 
     static func decode(overTCP: Bool, _ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
-        var messageStart = start
-        var messageEnd = end
-        var tcpLength: UInt16?
         if overTCP {
             guard end - start >= 2 else { return packet.fail(.truncated(.dns, at: start, needed: 2, available: end - start)) }
-            let length = b.u16(start)
-            tcpLength = length
-            messageStart = start + 2
-            if messageStart + Int(length) <= end { messageEnd = messageStart + Int(length) }
         }
-        guard messageEnd - messageStart >= headerLength else {
-            return packet.fail(DecodeError.truncated(.dns, at: messageStart, needed: headerLength, available: messageEnd - messageStart))
+        let message = messageRange(overTCP: overTCP, b, start, end)
+        guard message.count >= headerLength else {
+            return packet.fail(DecodeError.truncated(.dns, at: message.offset, needed: headerLength, available: message.count))
         }
-        var message = DNSMessage(offset: start, tcpLength: tcpLength, id: b.u16(messageStart), flags: b.u16(messageStart + 2),
-                                 qdcount: b.u16(messageStart + 4), ancount: b.u16(messageStart + 6), nscount: b.u16(messageStart + 8),
-                                 arcount: b.u16(messageStart + 10),
-                                 message: ByteRange(offset: messageStart, count: messageEnd - messageStart),
-                                 answersOffset: messageEnd, authorityOffset: messageEnd, additionalOffset: messageEnd,
-                                 ednsUDPSize: nil, ednsExtendedRcode: 0, ednsVersion: 0, ednsDO: false)
-        var cursor = messageStart + headerLength
-        for _ in 0..<message.qdcount {
-            switch DNSName.skip(b, at: cursor, message: message.message) {
-            case .failure(let error): return packet.fail(error, after: .dns(message))
-            case .success(let next): cursor = next
-            }
-            guard cursor + 4 <= messageEnd else {
-                return packet.fail(DecodeError.truncated(.dns, at: cursor, needed: 4, available: messageEnd - cursor, .recordCutShort), after: .dns(message))
-            }
-            cursor += 4
-        }
-        message.answersOffset = cursor
-        for section in 0..<3 {
-            if section == 1 { message.authorityOffset = cursor }
-            if section == 2 { message.additionalOffset = cursor }
-            var remaining = section == 0 ? message.ancount : section == 1 ? message.nscount : message.arcount
-            while remaining > 0 {
-                remaining -= 1
-                switch DNSName.skip(b, at: cursor, message: message.message) {
-                case .failure(let error): return packet.fail(error, after: .dns(message))
-                case .success(let next): cursor = next
-                }
-                guard cursor + 10 <= messageEnd else {
-                    return packet.fail(DecodeError.truncated(.dns, at: cursor, needed: 10, available: messageEnd - cursor, .recordCutShort), after: .dns(message))
-                }
-                let type = b.u16(cursor)
-                let rdlength = Int(b.u16(cursor + 8))
-                if type == DNSRecordType.opt && section == 2 {
-                    message.ednsUDPSize = b.u16(cursor + 2)
-                    message.ednsExtendedRcode = b.u8(cursor + 4)
-                    message.ednsVersion = b.u8(cursor + 5)
-                    message.ednsDO = b.u8(cursor + 6) & 0x80 != 0
-                }
-                cursor += 10
-                guard cursor + rdlength <= messageEnd else {
-                    return packet.fail(DecodeError.truncated(.dns, at: cursor, needed: rdlength, available: messageEnd - cursor, .recordCutShort), after: .dns(message))
-                }
-                cursor += rdlength
-            }
-        }
-        _ = packet.push(.dns(message))
+        let sections = DNSSections(b, message: message)
+        let layer = Layer(.dns, start, end, flags: overTCP ? Layer.overTCP : 0, extra: UInt16(sections.ednsExtendedRcode),
+                          aux: UInt32(truncatingIfNeeded: sections.answersOffset))
+        if let error = sections.error { return packet.fail(error, after: layer) }
+        _ = packet.push(layer)
         return .done
+    }
+
+    /// Where the message lies: after the 2-byte length over TCP, up to that length when the
+    /// frame holds it.
+    @inline(__always)
+    static func messageRange(overTCP: Bool, _ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> ByteRange {
+        guard overTCP else { return ByteRange(offset: start, count: end - start) }
+        let length = Int(b.u16(start))
+        return ByteRange(offset: start + 2, count: start + 2 + length <= end ? length : end - start - 2)
+    }
+
+}
+
+extension DNSMessage {
+    /// The header fields, section offsets and EDNS values as decoding found them (it walks the
+    /// message again: names are not kept).
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let overTCP = layer.flags & Layer.overTCP != 0
+        let message = Self.messageRange(overTCP: overTCP, b, start, layer.end)
+        let m = message.offset
+        let sections = DNSSections(b, message: message)
+        self.init(offset: start, tcpLength: overTCP ? b.u16(start) : nil, id: b.u16(m), flags: b.u16(m + 2),
+                  qdcount: b.u16(m + 4), ancount: b.u16(m + 6), nscount: b.u16(m + 8), arcount: b.u16(m + 10),
+                  message: message, answersOffset: sections.answersOffset, authorityOffset: sections.authorityOffset,
+                  additionalOffset: sections.additionalOffset, ednsUDPSize: sections.ednsUDPSize,
+                  ednsExtendedRcode: sections.ednsExtendedRcode, ednsVersion: sections.ednsVersion, ednsDO: sections.ednsDO)
     }
 
     /// The question section.
@@ -173,6 +152,72 @@ public struct DNSMessage: Hashable, Sendable, BitwiseCopyable, Codable {
             }
         }
         return (out, nil)
+    }
+}
+
+/// Where the sections of a message start and what its OPT record says, found by walking every
+/// question and record once, which also validates every name. The walk stops at the first broken
+/// name or record (`error`); sections it did not reach start at the end of the message.
+struct DNSSections {
+    var answersOffset: Int
+    var authorityOffset: Int
+    var additionalOffset: Int
+    var ednsUDPSize: UInt16?
+    var ednsExtendedRcode: UInt8 = 0
+    var ednsVersion: UInt8 = 0
+    var ednsDO = false
+    var error: DecodeError?
+
+    /// Walks the message in `message` (header included, at least 12 bytes).
+    @inline(__always)
+    init(_ b: UnsafeRawBufferPointer, message: ByteRange) {
+        let messageEnd = message.end
+        answersOffset = messageEnd
+        authorityOffset = messageEnd
+        additionalOffset = messageEnd
+        var cursor = message.offset + DNSMessage.headerLength
+        for _ in 0..<b.u16(message.offset + 4) {
+            switch DNSName.skip(b, at: cursor, message: message) {
+            case .failure(let error): self.error = error; return
+            case .success(let next): cursor = next
+            }
+            guard cursor + 4 <= messageEnd else {
+                error = DecodeError.truncated(.dns, at: cursor, needed: 4, available: messageEnd - cursor, .recordCutShort)
+                return
+            }
+            cursor += 4
+        }
+        answersOffset = cursor
+        for section in 0..<3 {
+            if section == 1 { authorityOffset = cursor }
+            if section == 2 { additionalOffset = cursor }
+            var remaining = b.u16(message.offset + 6 + 2 * section)
+            while remaining > 0 {
+                remaining -= 1
+                switch DNSName.skip(b, at: cursor, message: message) {
+                case .failure(let error): self.error = error; return
+                case .success(let next): cursor = next
+                }
+                guard cursor + 10 <= messageEnd else {
+                    error = DecodeError.truncated(.dns, at: cursor, needed: 10, available: messageEnd - cursor, .recordCutShort)
+                    return
+                }
+                let type = b.u16(cursor)
+                let rdlength = Int(b.u16(cursor + 8))
+                if type == DNSRecordType.opt && section == 2 {
+                    ednsUDPSize = b.u16(cursor + 2)
+                    ednsExtendedRcode = b.u8(cursor + 4)
+                    ednsVersion = b.u8(cursor + 5)
+                    ednsDO = b.u8(cursor + 6) & 0x80 != 0
+                }
+                cursor += 10
+                guard cursor + rdlength <= messageEnd else {
+                    error = DecodeError.truncated(.dns, at: cursor, needed: rdlength, available: messageEnd - cursor, .recordCutShort)
+                    return
+                }
+                cursor += rdlength
+            }
+        }
     }
 }
 
@@ -399,8 +444,8 @@ enum DNSName {
         case .failure(let error): throw error
         case .success(let n): next = n
         }
-        var text = TextBuffer(capacity: 64)
-        write(b, at: offset, message: message, to: &text)
+        let text = TextBuffer(capacity: 64)
+        write(b, at: offset, message: message, to: text)
         return (text.string, next)
     }
 }
@@ -409,10 +454,27 @@ extension DNSMessage {
     static let opcodeNames: [StaticString] = ["", " iquery", " status", " op3", " notify", " update", " op6", " op7",
                                               " op8", " updateA", " updateD", " updateDA", " updateM", " updateMA", " zoneInit", " zoneRef"]
 
+    /// The fields a summary prints, without walking the message again: where the answers start
+    /// and the EDNS extended RCODE come from the layer; the authority and additional offsets and
+    /// the other EDNS values, which summaries do not print, are left at the end of the message.
+    private init(summarizing layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let overTCP = layer.flags & Layer.overTCP != 0
+        let message = Self.messageRange(overTCP: overTCP, b, start, layer.end)
+        let m = message.offset
+        self.init(offset: start, tcpLength: overTCP ? b.u16(start) : nil, id: b.u16(m), flags: b.u16(m + 2),
+                  qdcount: b.u16(m + 4), ancount: b.u16(m + 6), nscount: b.u16(m + 8), arcount: b.u16(m + 10),
+                  message: message, answersOffset: Int(layer.aux), authorityOffset: message.end, additionalOffset: message.end,
+                  ednsUDPSize: nil, ednsExtendedRcode: UInt8(truncatingIfNeeded: layer.extra), ednsVersion: 0, ednsDO: false)
+    }
+
     /// tcpdump's DNS line: `22836+ [1au] A? www.tcpdump.org. (56)` for a query,
     /// `22836*- 2/2/5 A 192.139.46.66, A 198.199.88.104 (224)` for a response.
-    func summarize(writer w: SummaryWriter, to t: inout TextBuffer) {
-        let b = w.b
+    static func summarize(_ layer: Layer, writer w: SummaryWriter, to t: TextBuffer) {
+        DNSMessage(summarizing: layer, w.b).summarize(w.b, to: t)
+    }
+
+    private func summarize(_ b: UnsafeRawBufferPointer, to t: TextBuffer) {
         t.decimal(id)
         t.append(Self.opcodeNames[Int(opcode)])
         if isResponse {
@@ -427,7 +489,7 @@ extension DNSMessage {
             var n = 0
             while n < ancount, cursor < message.end {
                 if n > 0 { t.append(",") }
-                guard let next = writeRecord(b, at: cursor, to: &t) else { break }
+                guard let next = writeRecord(b, at: cursor, to: t) else { break }
                 cursor = next
                 n += 1
             }
@@ -450,9 +512,9 @@ extension DNSMessage {
                 guard case .success(let after) = DNSName.skip(b, at: cursor, message: message), after + 4 <= message.end else { break }
                 t.append(" "); DNSRecordType.write(b.u16(after), to: t)
                 let qclass = b.u16(after + 2)
-                if qclass != 1 { t.append(" "); DNSClassName.write(qclass, to: &t) }
+                if qclass != 1 { t.append(" "); DNSClassName.write(qclass, to: t) }
                 t.append("? ")
-                DNSName.write(b, at: cursor, message: message, to: &t)
+                DNSName.write(b, at: cursor, message: message, to: t)
                 cursor = after + 4
                 n += 1
             }
@@ -461,12 +523,12 @@ extension DNSMessage {
     }
 
     /// One answer as tcpdump prints it without -v (` A 192.0.2.1`); nil when the record is cut.
-    private func writeRecord(_ b: UnsafeRawBufferPointer, at offset: Int, to t: inout TextBuffer) -> Int? {
+    private func writeRecord(_ b: UnsafeRawBufferPointer, at offset: Int, to t: TextBuffer) -> Int? {
         guard case .success(let fixed) = DNSName.skip(b, at: offset, message: message), fixed + 10 <= message.end else { return nil }
         let type = b.u16(fixed), rclass = b.u16(fixed + 2), rdlength = Int(b.u16(fixed + 8))
         let data = fixed + 10, end = data + rdlength
         guard end <= message.end else { return nil }
-        if rclass != 1 && type != DNSRecordType.opt { t.append(" "); DNSClassName.write(rclass, to: &t) }
+        if rclass != 1 && type != DNSRecordType.opt { t.append(" "); DNSClassName.write(rclass, to: t) }
         t.append(" "); DNSRecordType.write(type, to: t)
         switch type {
         case DNSRecordType.a where rdlength == 4:
@@ -474,11 +536,11 @@ extension DNSMessage {
         case DNSRecordType.aaaa where rdlength == 16:
             t.append(" "); t.ipv6(b.ipv6(data))
         case DNSRecordType.ns, DNSRecordType.cname, DNSRecordType.ptr, DNSRecordType.dname:
-            t.append(" "); DNSName.write(b, at: data, message: message, to: &t)
+            t.append(" "); DNSName.write(b, at: data, message: message, to: t)
         case DNSRecordType.mx where rdlength >= 3:
-            t.append(" "); DNSName.write(b, at: data + 2, message: message, to: &t); t.append(" "); t.decimal(b.u16(data))
+            t.append(" "); DNSName.write(b, at: data + 2, message: message, to: t); t.append(" "); t.decimal(b.u16(data))
         case DNSRecordType.srv where rdlength >= 7:
-            t.append(" "); DNSName.write(b, at: data + 6, message: message, to: &t); t.append(":"); t.decimal(b.u16(data + 4))
+            t.append(" "); DNSName.write(b, at: data + 6, message: message, to: t); t.append(":"); t.decimal(b.u16(data + 4))
         case DNSRecordType.txt:
             var i = data
             while i < end {
@@ -519,7 +581,7 @@ extension TextBuffer {
 
 /// QCLASS/CLASS names as tcpdump prints them.
 enum DNSClassName {
-    static func write(_ rclass: UInt16, to t: inout TextBuffer) {
+    static func write(_ rclass: UInt16, to t: TextBuffer) {
         switch rclass {
         case 1: t.append("IN")
         case 3: t.append("CHAOS")
@@ -532,7 +594,7 @@ enum DNSClassName {
 
 extension DNSName {
     /// Writes the name at `offset` (already validated by `skip`) in presentation form.
-    static func write(_ b: UnsafeRawBufferPointer, at offset: Int, message: ByteRange, to t: inout TextBuffer) {
+    static func write(_ b: UnsafeRawBufferPointer, at offset: Int, message: ByteRange, to t: TextBuffer) {
         guard case .success = skip(b, at: offset, message: message) else { t.append("<bad name>"); return }
         var i = offset
         var wrote = false

@@ -29,13 +29,23 @@ public struct EthernetHeader: Hashable, Sendable, BitwiseCopyable, Codable {
     /// True for an 802.3 frame, whose Type/Length field is a length.
     public var isLength: Bool { etherType <= 1500 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= length else {
             return packet.fail(.truncated(.ethernet, at: start, needed: length, available: end - start))
         }
-        let header = EthernetHeader(offset: start, destination: b.mac(start), source: b.mac(start + 6), etherType: b.u16(start + 12))
-        guard packet.push(.ethernet(header)) else { return .done }
-        if header.isLength { return .payload(start + length, end) }
-        return .etherType(header.etherType, start + length, end)
+        guard packet.push(Layer(.ethernet, start, end)) else { return .done }
+        let etherType = b.u16(start + 12)
+        if etherType <= 1500 { return .payload(start + length, end) }
+        return .etherType(etherType, start + length, end)
+    }
+
+}
+
+extension EthernetHeader {
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        self.init(offset: start, destination: b.mac(start), source: b.mac(start + 6), etherType: b.u16(start + 12))
     }
 }

@@ -40,28 +40,32 @@ public struct GREHeader: Hashable, Sendable, BitwiseCopyable, Codable {
     public var acknowledgmentPresent: Bool { flagsAndVersion & 0x0080 != 0 }
     public var version: UInt8 { UInt8(flagsAndVersion & 7) }
 
+    /// Bytes of the header given its first word: the fixed 4 and each optional field present.
+    @inline(__always)
+    static func length(flagsAndVersion word: UInt16) -> Int {
+        4 + (word & 0x8000 != 0 ? 4 : 0) + (word & 0x2000 != 0 ? 4 : 0) + (word & 0x1000 != 0 ? 4 : 0)
+            + (word & 7 == 1 && word & 0x0080 != 0 ? 4 : 0)
+    }
+
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= 4 else { return packet.fail(.truncated(.gre, at: start, needed: 4, available: end - start)) }
         let word = b.u16(start)
-        var header = GREHeader(offset: start, flagsAndVersion: word, protocolType: b.u16(start + 2), length: 4)
-        let needed = 4 + (header.checksumPresent ? 4 : 0) + (header.keyPresent ? 4 : 0) + (header.sequenceNumberPresent ? 4 : 0)
-            + (header.version == 1 && header.acknowledgmentPresent ? 4 : 0)
+        // Version 0 is a tunnel (what `Layer.isTunnel` says); its payload is decoded unless the
+        // routing fields (unsupported) are present.
+        let layer = Layer(.gre, start, end, flags: word & 7 == 0 ? Layer.carriesPacket : 0)
+        let needed = length(flagsAndVersion: word)
         guard end - start >= needed else {
-            _ = packet.push(.gre(header))
-            return packet.fail(.truncated(.gre, at: start, needed: needed, available: end - start))
+            return packet.fail(.truncated(.gre, at: start, needed: needed, available: end - start), after: layer)
         }
-        var i = start + 4
-        if header.checksumPresent { header.checksum = b.u16(i); header.reserved1 = b.u16(i + 2); i += 4 }
-        if header.keyPresent { header.key = b.u32(i); i += 4 }
-        if header.sequenceNumberPresent { header.sequenceNumber = b.u32(i); i += 4 }
-        if header.version == 1 && header.acknowledgmentPresent { header.acknowledgmentNumber = b.u32(i); i += 4 }
-        header.length = i - start
-        guard packet.push(.gre(header)) else { return .done }
-        guard header.version == 0, !header.routingPresent else { return .payload(i, end) }
-        switch header.protocolType {
-        case EtherType.transparentEthernet: return .ethernet(i, end)
-        case EtherType.ipv4, EtherType.ipv6: return .etherType(header.protocolType, i, end)
-        default: return .payload(i, end)
+        guard packet.push(layer) else { return .done }
+        let inner = start + needed
+        guard word & 7 == 0, word & 0x4000 == 0 else { return .payload(inner, end) }
+        let protocolType = b.u16(start + 2)
+        switch protocolType {
+        case EtherType.transparentEthernet: return .ethernet(inner, end)
+        case EtherType.ipv4, EtherType.ipv6: return .etherType(protocolType, inner, end)
+        default: return .payload(inner, end)
         }
     }
 
@@ -71,11 +75,24 @@ public struct GREHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         self.protocolType = protocolType
         self.length = length
     }
+
+    /// The fields as decoding saw them: a header cut short keeps only its first word.
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        self.init(offset: start, flagsAndVersion: b.u16(start), protocolType: b.u16(start + 2), length: 4)
+        guard layer.end - start >= Self.length(flagsAndVersion: flagsAndVersion) else { return }
+        var i = start + 4
+        if checksumPresent { checksum = b.u16(i); reserved1 = b.u16(i + 2); i += 4 }
+        if keyPresent { key = b.u32(i); i += 4 }
+        if sequenceNumberPresent { sequenceNumber = b.u32(i); i += 4 }
+        if version == 1 && acknowledgmentPresent { acknowledgmentNumber = b.u32(i); i += 4 }
+        length = i - start
+    }
 }
 
 extension GREHeader {
     /// `GREv0, key=0x1, length 102: IP ...`.
-    func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: TextBuffer) {
         t.append("GREv"); t.decimal(version)
         if version == 1 {
             if let key { t.append(", call "); t.decimal(key & 0xFFFF) }
@@ -86,8 +103,8 @@ extension GREHeader {
             if let sequenceNumber { t.append(", seq "); t.decimal(sequenceNumber) }
         }
         t.append(", length "); t.decimal(max(0, length))
-        if i + 1 < w.packet.layers.count, !w.isPayload(i + 1) {
-            w.writeInner(from: i + 1, end: offset + length, to: &t)
+        if i + 1 < w.layers.count, !w.isPayload(i + 1) {
+            w.writeInner(from: i + 1, end: offset + length, to: t)
         } else if version == 0 && !routingPresent && protocolType != EtherType.ipv4 && protocolType != EtherType.ipv6 && protocolType != EtherType.transparentEthernet {
             t.append(": gre-proto-0x"); t.hex(protocolType)
         }

@@ -31,26 +31,35 @@ public struct GeneveHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         guard end - start >= fixedLength else {
             return packet.fail(.truncated(.geneve, at: start, needed: fixedLength, available: end - start))
         }
-        let first = b.u8(start), second = b.u8(start + 1)
+        let first = b.u8(start)
+        guard first >> 6 == 0 else {
+            return packet.fail(.malformed(.geneve, at: start, .badVersion, value: Int(first >> 6)))
+        }
+        let layer = Layer(.geneve, start, end)
         let optionsLength = Int(first & 0x3F) * 4
-        let header = GeneveHeader(offset: start, version: first >> 6, optionsLength: first & 0x3F, oam: second & 0x80 != 0,
-                                  critical: second & 0x40 != 0, protocolType: b.u16(start + 2), vni: b.u32(start + 4) >> 8,
-                                  options: ByteRange(offset: start + fixedLength, count: min(optionsLength, end - start - fixedLength)))
-        guard header.version == 0 else {
-            return packet.fail(.malformed(.geneve, at: start, .badVersion, value: Int(header.version)))
-        }
         guard end - start >= fixedLength + optionsLength else {
-            _ = packet.push(.geneve(header))
-            return packet.fail(DecodeError.truncated(.geneve, at: start, needed: fixedLength + optionsLength, available: end - start))
+            return packet.fail(DecodeError.truncated(.geneve, at: start, needed: fixedLength + optionsLength, available: end - start), after: layer)
         }
-        if let error = GeneveOption.validate(b, header.options) { return packet.fail(error, after: .geneve(header)) }
-        guard packet.push(.geneve(header)) else { return .done }
+        if let error = GeneveOption.validate(b, ByteRange(offset: start + fixedLength, count: optionsLength)) { return packet.fail(error, after: layer) }
+        guard packet.push(layer) else { return .done }
         let inner = start + fixedLength + optionsLength
-        switch header.protocolType {
+        let protocolType = b.u16(start + 2)
+        switch protocolType {
         case EtherType.transparentEthernet: return .ethernet(inner, end)
-        case EtherType.ipv4, EtherType.ipv6: return .etherType(header.protocolType, inner, end)
+        case EtherType.ipv4, EtherType.ipv6: return .etherType(protocolType, inner, end)
         default: return .payload(inner, end)
         }
+    }
+
+}
+
+extension GeneveHeader {
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let first = b.u8(start), second = b.u8(start + 1)
+        self.init(offset: start, version: first >> 6, optionsLength: first & 0x3F, oam: second & 0x80 != 0,
+                  critical: second & 0x40 != 0, protocolType: b.u16(start + 2), vni: b.u32(start + 4) >> 8,
+                  options: ByteRange(offset: start + Self.fixedLength, count: min(Int(first & 0x3F) * 4, layer.end - start - Self.fixedLength)))
     }
 }
 
@@ -92,7 +101,7 @@ public struct GeneveOption: Hashable, Sendable, Codable {
 
 extension GeneveHeader {
     /// `Geneve, Flags [C], vni 0xa, options [8 bytes]: IP ...`.
-    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: TextBuffer) {
         t.append("Geneve, Flags [")
         if !oam && !critical { t.append("none") }
         if oam { t.append("O") }
@@ -100,6 +109,6 @@ extension GeneveHeader {
         if critical { t.append("C") }
         t.append("], vni 0x"); t.hex(vni)
         if optionsLength > 0 { t.append(", options ["); t.decimal(Int(optionsLength) * 4); t.append(" bytes]") }
-        w.writeInner(from: i + 1, end: end, to: &t)
+        w.writeInner(from: i + 1, end: end, to: t)
     }
 }

@@ -37,14 +37,23 @@ public struct ICMPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
     /// Destination unreachable, source quench, redirect, time exceeded, parameter problem.
     public var isError: Bool { type == 3 || type == 4 || type == 5 || type == 11 || type == 12 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= length else {
             return packet.fail(.truncated(.icmp, at: start, needed: length, available: end - start))
         }
-        let header = ICMPHeader(offset: start, type: b.u8(start), code: b.u8(start + 1), checksum: b.u16(start + 2),
-                                restOfHeader: b.u32(start + 4), data: ByteRange(offset: start + length, count: end - start - length))
-        guard packet.push(.icmp(header)) else { return .done }
+        guard packet.push(Layer(.icmp, start, end)) else { return .done }
         return .payload(start + length, end)
+    }
+
+}
+
+extension ICMPHeader {
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        self.init(offset: start, type: b.u8(start), code: b.u8(start + 1), checksum: b.u16(start + 2),
+                  restOfHeader: b.u32(start + 4), data: ByteRange(offset: start + Self.length, count: layer.end - start - Self.length))
     }
 
     /// Decodes the datagram quoted by an ICMP error (its IP header and first bytes).
@@ -56,19 +65,19 @@ public struct ICMPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
 
 extension ICMPHeader {
     /// `ICMP echo request, id 1, seq 1, length 64`, `ICMP 10.0.0.1 udp port 53 unreachable, length 36`.
-    func summarize(writer w: SummaryWriter, length: Int, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, length: Int, to t: TextBuffer) {
         t.append("ICMP ")
         switch type {
         case 0, 8:
             t.append(type == 8 ? "echo request, id " : "echo reply, id ")
             t.decimal(identifier); t.append(", seq "); t.decimal(sequenceNumber)
         case 3:
-            writeUnreachable(w.b, to: &t)
+            writeUnreachable(w.b, to: t)
         case 4:
             t.append("source quench")
         case 5:
             t.append("redirect ")
-            if let quoted = quotedPacket(in: w.b), let ip = quoted.firstIPv4 { t.ipv4(ip.destination) } else { t.append("?") }
+            if let quoted = quotedPacket(in: w.b), let ip = quoted.firstIPv4(in: w.b) { t.ipv4(ip.destination) } else { t.append("?") }
             t.append(code == 0 || code == 2 ? " to net " : " to host ")
             t.ipv4(gatewayAddress)
         case 9: t.append("router advertisement")
@@ -86,22 +95,22 @@ extension ICMPHeader {
         t.append(", length "); t.decimal(max(0, length))
     }
 
-    private func writeUnreachable(_ b: UnsafeRawBufferPointer, to t: inout TextBuffer) {
+    private func writeUnreachable(_ b: UnsafeRawBufferPointer, to t: TextBuffer) {
         let quoted = quotedPacket(in: b)
-        let ip = quoted?.firstIPv4
-        func destination(_ t: inout TextBuffer) { if let ip { t.ipv4(ip.destination) } else { t.append("?") } }
+        let ip = quoted?.firstIPv4(in: b)
+        func destination(_ t: TextBuffer) { if let ip { t.ipv4(ip.destination) } else { t.append("?") } }
         switch code {
-        case 0: t.append("net "); destination(&t); t.append(" unreachable")
-        case 1: t.append("host "); destination(&t); t.append(" unreachable")
+        case 0: t.append("net "); destination(t); t.append(" unreachable")
+        case 1: t.append("host "); destination(t); t.append(" unreachable")
         case 2:
-            destination(&t); t.append(" protocol "); t.decimal(ip?.protocol ?? 0); t.append(" unreachable")
+            destination(t); t.append(" protocol "); t.decimal(ip?.protocol ?? 0); t.append(" unreachable")
         case 3:
-            destination(&t)
+            destination(t)
             var port: UInt16?
             if let quoted {
-                for layer in quoted.layers {
-                    if case .udp(let u) = layer { t.append(" udp port "); port = u.destinationPort }
-                    if case .tcp(let h) = layer { t.append(" tcp port "); port = h.destinationPort }
+                for layer in quoted.layers where layer.protocolID == .udp || layer.protocolID == .tcp {
+                    t.append(layer.protocolID == .udp ? " udp port " : " tcp port ")
+                    port = b.u16(layer.offset + 2)
                 }
             }
             if port == nil, let ip, ip.payload.count >= 4 {
@@ -111,28 +120,26 @@ extension ICMPHeader {
             }
             t.decimal(port ?? 0); t.append(" unreachable")
         case 4:
-            destination(&t); t.append(" unreachable - need to frag (mtu "); t.decimal(nextHopMTU); t.append(")")
-        case 5: destination(&t); t.append(" unreachable - source route failed")
-        case 6: t.append("net "); destination(&t); t.append(" unreachable - unknown")
-        case 7: t.append("host "); destination(&t); t.append(" unreachable - unknown")
-        case 9: t.append("net "); destination(&t); t.append(" unreachable - admin prohibited")
-        case 10: t.append("host "); destination(&t); t.append(" unreachable - admin prohibited")
-        case 13: t.append("host "); destination(&t); t.append(" unreachable - admin prohibited filter")
-        default: destination(&t); t.append(" unreachable - #"); t.decimal(code)
+            destination(t); t.append(" unreachable - need to frag (mtu "); t.decimal(nextHopMTU); t.append(")")
+        case 5: destination(t); t.append(" unreachable - source route failed")
+        case 6: t.append("net "); destination(t); t.append(" unreachable - unknown")
+        case 7: t.append("host "); destination(t); t.append(" unreachable - unknown")
+        case 9: t.append("net "); destination(t); t.append(" unreachable - admin prohibited")
+        case 10: t.append("host "); destination(t); t.append(" unreachable - admin prohibited")
+        case 13: t.append("host "); destination(t); t.append(" unreachable - admin prohibited filter")
+        default: destination(t); t.append(" unreachable - #"); t.decimal(code)
         }
     }
 }
 
 extension Packet {
-    /// The first IPv4 header, if any.
-    public var firstIPv4: IPv4Header? {
-        for layer in layers { if case .ipv4(let h) = layer { return h } }
-        return nil
+    /// The first IPv4 header, if any, read from `frame` (the bytes the packet was decoded from).
+    public func firstIPv4(in frame: UnsafeRawBufferPointer) -> IPv4Header? {
+        layers.first(.ipv4).map { IPv4Header($0, frame) }
     }
 
-    /// The first IPv6 header, if any.
-    public var firstIPv6: IPv6Header? {
-        for layer in layers { if case .ipv6(let h) = layer { return h } }
-        return nil
+    /// The first IPv6 header, if any, read from `frame` (the bytes the packet was decoded from).
+    public func firstIPv6(in frame: UnsafeRawBufferPointer) -> IPv6Header? {
+        layers.first(.ipv6).map { IPv6Header($0, frame) }
     }
 }

@@ -55,52 +55,65 @@ public struct ICMPv6Header: Hashable, Sendable, BitwiseCopyable, Codable {
     public var routerLifetime: UInt16 { UInt16(word & 0xFFFF) }
     public var isError: Bool { type < 128 }
 
+    /// Where the Neighbor Discovery options of a message of `type` start, relative to the header;
+    /// nil for messages without options.
+    @inline(__always)
+    static func optionsOffset(type: UInt8) -> Int? {
+        switch type {
+        case 133: 8
+        case 134: 16
+        case 135, 136: 24
+        case 137: 40
+        default: nil
+        }
+    }
+
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= length else {
             return packet.fail(.truncated(.icmpv6, at: start, needed: length, available: end - start))
         }
-        var header = ICMPv6Header(offset: start, type: b.u8(start), code: b.u8(start + 1), checksum: b.u16(start + 2),
-                                  word: b.u32(start + 4), reachableTime: nil, retransTimer: nil, targetAddress: nil,
-                                  destinationAddress: nil, options: .empty,
-                                  data: ByteRange(offset: start + length, count: end - start - length))
-        var optionsStart = -1
-        switch header.type {
-        case 133: optionsStart = start + 8
+        let layer = Layer(.icmpv6, start, end)
+        guard let optionsOffset = optionsOffset(type: b.u8(start)) else {
+            guard packet.push(layer) else { return .done }
+            return end - start == length ? .done : .payload(start + length, end)
+        }
+        guard end - start >= optionsOffset else {
+            return packet.fail(.truncated(.icmpv6, at: start, needed: optionsOffset, available: end - start, .fieldCutShort), after: layer)
+        }
+        if let error = NDOption.validate(b, ByteRange(offset: start + optionsOffset, count: end - start - optionsOffset)) {
+            return packet.fail(error, after: layer)
+        }
+        _ = packet.push(layer)
+        return .done
+    }
+
+}
+
+extension ICMPv6Header {
+    /// The fields as decoding saw them: a Neighbor Discovery message cut inside its fixed part
+    /// keeps only the first 8 bytes' fields, with `data` after them.
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset, end = layer.end
+        let type = b.u8(start)
+        self.init(offset: start, type: type, code: b.u8(start + 1), checksum: b.u16(start + 2),
+                  word: b.u32(start + 4), reachableTime: nil, retransTimer: nil, targetAddress: nil,
+                  destinationAddress: nil, options: .empty,
+                  data: ByteRange(offset: start + Self.length, count: end - start - Self.length))
+        guard let optionsOffset = Self.optionsOffset(type: type), end - start >= optionsOffset else { return }
+        switch type {
         case 134:
-            guard end - start >= 16 else {
-                _ = packet.push(.icmpv6(header))
-                return packet.fail(.truncated(.icmpv6, at: start, needed: 16, available: end - start, .fieldCutShort))
-            }
-            header.reachableTime = b.u32(start + 8)
-            header.retransTimer = b.u32(start + 12)
-            optionsStart = start + 16
+            reachableTime = b.u32(start + 8)
+            retransTimer = b.u32(start + 12)
         case 135, 136:
-            guard end - start >= 24 else {
-                _ = packet.push(.icmpv6(header))
-                return packet.fail(.truncated(.icmpv6, at: start, needed: 24, available: end - start, .fieldCutShort))
-            }
-            header.targetAddress = b.ipv6(start + 8)
-            optionsStart = start + 24
+            targetAddress = b.ipv6(start + 8)
         case 137:
-            guard end - start >= 40 else {
-                _ = packet.push(.icmpv6(header))
-                return packet.fail(.truncated(.icmpv6, at: start, needed: 40, available: end - start, .fieldCutShort))
-            }
-            header.targetAddress = b.ipv6(start + 8)
-            header.destinationAddress = b.ipv6(start + 24)
-            optionsStart = start + 40
-        default: break
+            targetAddress = b.ipv6(start + 8)
+            destinationAddress = b.ipv6(start + 24)
+        default:
+            break
         }
-        if optionsStart >= 0 {
-            header.options = ByteRange(offset: optionsStart, count: end - optionsStart)
-            header.data = ByteRange(offset: end, count: 0)
-            if let error = NDOption.validate(b, header.options) {
-                _ = packet.push(.icmpv6(header))
-                return packet.fail(error)
-            }
-        }
-        guard packet.push(.icmpv6(header)) else { return .done }
-        return header.data.isEmpty ? .done : .payload(header.data.offset, end)
+        options = ByteRange(offset: start + optionsOffset, count: end - start - optionsOffset)
+        data = ByteRange(offset: end, count: 0)
     }
 
     /// Decodes the packet quoted by an ICMPv6 error message (types 1-4).
@@ -198,7 +211,7 @@ public struct NDOption: Hashable, Sendable, Codable {
 
 extension ICMPv6Header {
     /// `ICMP6, echo request, id 1, seq 1, length 64`, `ICMP6, neighbor solicitation, who has fe80::1, length 32`.
-    func summarize(length: Int, to t: inout TextBuffer) {
+    func summarize(length: Int, to t: TextBuffer) {
         t.append("ICMP6, ")
         switch type {
         case 1:

@@ -57,6 +57,7 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable, Codable {
     /// True for any fragment of a fragmented datagram (first, middle or last).
     public var isFragment: Bool { moreFragments || fragmentOffset != 0 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         let captured = end - start
         guard captured >= minimumLength else {
@@ -64,46 +65,64 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable, Codable {
         }
         let versionIHL = b.u8(start)
         guard versionIHL >> 4 == 4 else { return packet.fail(.malformed(.ipv4, at: start, .badVersion, value: Int(versionIHL >> 4))) }
-        let ihl = versionIHL & 0x0F
-        let headerLength = Int(ihl) * 4
+        let headerLength = Int(versionIHL & 0x0F) &* 4
         guard headerLength >= minimumLength else {
             return packet.fail(.malformed(.ipv4, at: start, .headerLengthTooSmall, value: headerLength))
         }
-        let totalLength = b.u16(start + 2)
-        let flagsFragment = b.u16(start + 6)
-        var header = IPv4Header(offset: start, version: 4, ihl: ihl, typeOfService: b.u8(start + 1), totalLength: totalLength,
-                                identification: b.u16(start + 4), flags: UInt8(flagsFragment >> 13),
-                                fragmentOffset: flagsFragment & 0x1FFF, timeToLive: b.u8(start + 8), protocol: b.u8(start + 9),
-                                headerChecksum: b.u16(start + 10), source: b.ipv4(start + 12), destination: b.ipv4(start + 16),
-                                options: ByteRange(offset: start + minimumLength, count: min(headerLength, captured) - minimumLength),
-                                payload: .empty)
+        let layer = Layer(.ipv4, start, end)
         guard captured >= headerLength else {
-            _ = packet.push(.ipv4(header))
-            return packet.fail(.truncated(.ipv4, at: start, needed: headerLength, available: captured))
+            return packet.fail(.truncated(.ipv4, at: start, needed: headerLength, available: captured), after: layer)
         }
+        let totalLength = Int(b.u16(start + 2))
         var datagramEnd = end
         if totalLength != 0 {
-            guard Int(totalLength) >= headerLength else {
-                _ = packet.push(.ipv4(header))
-                return packet.fail(.malformed(.ipv4, at: start + 2, .totalLengthTooSmall, value: Int(totalLength)))
+            guard totalLength >= headerLength else {
+                return packet.fail(.malformed(.ipv4, at: start + 2, .totalLengthTooSmall, value: totalLength), after: layer)
             }
-            if start + Int(totalLength) <= end {
-                datagramEnd = start + Int(totalLength)
+            if start + totalLength <= end {
+                datagramEnd = start + totalLength
             } else {
                 packet.isIPPayloadCut = true
                 if !packet.isCutBySnapLength {
-                    packet.note(.malformed(.ipv4, at: start + 2, .lengthBeyondEnclosing, value: Int(totalLength)))
+                    packet.note(.malformed(.ipv4, at: start + 2, .lengthBeyondEnclosing, value: totalLength))
                 }
             }
         }
-        header.payload = ByteRange(offset: start + headerLength, count: datagramEnd - start - headerLength)
-        if headerLength > minimumLength, let error = IPv4Option.validate(b, header.options) {
+        if headerLength > minimumLength,
+           let error = IPv4Option.validate(b, ByteRange(offset: start + minimumLength, count: headerLength - minimumLength)) {
             packet.note(error)
         }
-        guard packet.push(.ipv4(header)) else { return .done }
-        if header.isFragment { packet.isFragment = true }
-        if header.fragmentOffset != 0 { return .payload(header.payload.offset, datagramEnd) }
-        return .ipProtocol(header.protocol, header.payload.offset, datagramEnd, ipv6Start: -1)
+        guard packet.push(layer) else { return .done }
+        let flagsFragment = b.u16(start + 6)
+        if flagsFragment & 0x3FFF != 0 { packet.isFragment = true }
+        if flagsFragment & 0x1FFF != 0 { return .payload(start + headerLength, datagramEnd) }
+        return .ipProtocol(b.u8(start + 9), start + headerLength, datagramEnd, ipv6Start: -1)
+    }
+
+}
+
+extension IPv4Header {
+    /// The fields as decoding saw them: `payload` is empty when the header itself is cut short or
+    /// its Total Length is smaller than the header.
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset, end = layer.end
+        let captured = end - start
+        let ihl = b.u8(start) & 0x0F
+        let headerLength = Int(ihl) &* 4
+        let totalLength = b.u16(start + 2)
+        let flagsFragment = b.u16(start + 6)
+        var payload = ByteRange.empty
+        if captured >= headerLength && (totalLength == 0 || Int(totalLength) >= headerLength) {
+            let datagramEnd = totalLength != 0 && start + Int(totalLength) <= end ? start + Int(totalLength) : end
+            payload = ByteRange(offset: start + headerLength, count: datagramEnd - start - headerLength)
+        }
+        self.init(offset: start, version: 4, ihl: ihl, typeOfService: b.u8(start + 1), totalLength: totalLength,
+                  identification: b.u16(start + 4), flags: UInt8(flagsFragment >> 13), fragmentOffset: flagsFragment & 0x1FFF,
+                  timeToLive: b.u8(start + 8), protocol: b.u8(start + 9), headerChecksum: b.u16(start + 10),
+                  source: b.ipv4(start + 12), destination: b.ipv4(start + 16),
+                  options: ByteRange(offset: start + Self.minimumLength, count: min(headerLength, captured) - Self.minimumLength),
+                  payload: payload)
     }
 
     /// Recomputes the header checksum over the header bytes; true when it matches.
@@ -198,21 +217,21 @@ enum InternetChecksum {
 
 extension IPv4Header {
     /// `IP 10.0.0.5.33000 > 10.0.0.1.53: ...` or `IP 10.0.0.5 > 203.0.113.1: ICMP ...`.
-    func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: TextBuffer) {
         if !omitPrefix { t.append("IP ") }
         let end = totalLength == 0 ? payload.end : offset + Int(totalLength)
-        let hasNext = w.writeAddresses(of: i, source: .v4(source), destination: .v4(destination), to: &t)
+        let hasNext = w.writeAddresses(of: i, source: .v4(source), destination: .v4(destination), to: t)
         if fragmentOffset != 0 {
             t.append(" ip-proto-"); t.decimal(`protocol`)
             return
         }
         if !hasNext || w.isPayload(i + 1) {
-            if hasNext || w.packet.issue == nil {
+            if hasNext || w.issue == nil {
                 t.append("  ip-proto-"); t.decimal(`protocol`); t.append(" "); t.decimal(max(0, end - payload.offset))
             }
             return
         }
         t.append(" ")
-        w.writeTransport(from: i + 1, end: end, to: &t)
+        w.writeTransport(from: i + 1, end: end, to: t)
     }
 }

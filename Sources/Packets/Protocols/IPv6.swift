@@ -40,31 +40,43 @@ public struct IPv6Header: Hashable, Sendable, BitwiseCopyable, Codable {
     public var dscp: UInt8 { trafficClass >> 2 }
     public var ecn: UInt8 { trafficClass & 3 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         let captured = end - start
         guard captured >= length else {
             return packet.fail(.truncated(.ipv6, at: start, needed: length, available: captured))
         }
-        let first = b.u32(start)
-        guard first >> 28 == 6 else { return packet.fail(.malformed(.ipv6, at: start, .badVersion, value: Int(first >> 28))) }
-        let payloadLength = b.u16(start + 4)
+        let version = b.u8(start) >> 4
+        guard version == 6 else { return packet.fail(.malformed(.ipv6, at: start, .badVersion, value: Int(version))) }
+        let payloadLength = Int(b.u16(start + 4))
         var payloadEnd = end
         if payloadLength != 0 {
-            if start + length + Int(payloadLength) <= end {
-                payloadEnd = start + length + Int(payloadLength)
+            if start + length + payloadLength <= end {
+                payloadEnd = start + length + payloadLength
             } else {
                 packet.isIPPayloadCut = true
                 if !packet.isCutBySnapLength {
-                    packet.note(.malformed(.ipv6, at: start + 4, .lengthBeyondEnclosing, value: Int(payloadLength)))
+                    packet.note(.malformed(.ipv6, at: start + 4, .lengthBeyondEnclosing, value: payloadLength))
                 }
             }
         }
-        let header = IPv6Header(offset: start, version: 6, trafficClass: UInt8(truncatingIfNeeded: first >> 20),
-                                flowLabel: first & 0xFFFFF, payloadLength: payloadLength, nextHeader: b.u8(start + 6),
-                                hopLimit: b.u8(start + 7), source: b.ipv6(start + 8), destination: b.ipv6(start + 24),
-                                payload: ByteRange(offset: start + length, count: payloadEnd - start - length))
-        guard packet.push(.ipv6(header)) else { return .done }
-        return .ipProtocol(header.nextHeader, start + length, payloadEnd, ipv6Start: start)
+        guard packet.push(Layer(.ipv6, start, end)) else { return .done }
+        return .ipProtocol(b.u8(start + 6), start + length, payloadEnd, ipv6Start: start)
+    }
+
+}
+
+extension IPv6Header {
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset, end = layer.end
+        let first = b.u32(start)
+        let payloadLength = b.u16(start + 4)
+        let payloadEnd = payloadLength != 0 && start + Self.length + Int(payloadLength) <= end ? start + Self.length + Int(payloadLength) : end
+        self.init(offset: start, version: 6, trafficClass: UInt8(truncatingIfNeeded: first >> 20), flowLabel: first & 0xFFFFF,
+                  payloadLength: payloadLength, nextHeader: b.u8(start + 6), hopLimit: b.u8(start + 7),
+                  source: b.ipv6(start + 8), destination: b.ipv6(start + 24),
+                  payload: ByteRange(offset: start + Self.length, count: payloadEnd - start - Self.length))
     }
 }
 
@@ -126,61 +138,84 @@ public struct IPv6ExtensionHeader: Hashable, Sendable, BitwiseCopyable, Codable 
         }
     }
 
+    /// Length of the extension header of `type` whose Hdr Ext Len is `hdrExtLen`.
+    @inline(__always)
+    static func length(type: UInt8, hdrExtLen: UInt8) -> Int {
+        switch type {
+        case IPProtocolNumber.fragment: 8
+        case IPProtocolNumber.authentication: (Int(hdrExtLen) + 2) * 4
+        default: (Int(hdrExtLen) + 1) * 8
+        }
+    }
+
     static func decode(type: UInt8, ipv6Start: Int, _ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         let captured = end - start
         guard captured >= 8 else {
             return packet.fail(.truncated(.ipv6Extension, at: start, needed: 8, available: captured))
         }
-        let hdrExtLen = b.u8(start + 1)
-        let length: Int
-        switch type {
-        case IPProtocolNumber.fragment: length = 8
-        case IPProtocolNumber.authentication: length = (Int(hdrExtLen) + 2) * 4
-        default: length = (Int(hdrExtLen) + 1) * 8
-        }
-        var header = IPv6ExtensionHeader(offset: start, headerType: type, nextHeader: b.u8(start), headerExtensionLength: hdrExtLen,
-                                         length: length, routingType: 0, segmentsLeft: 0, fragmentOffset: 0, moreFragments: false,
-                                         identification: 0, jumboPayloadLength: nil,
-                                         data: ByteRange(offset: start + 2, count: min(length, captured) - 2))
-        if type == IPProtocolNumber.routing {
-            // In the first 8 bytes, so known even when the rest is cut off.
-            header.routingType = b.u8(start + 2)
-            header.segmentsLeft = b.u8(start + 3)
-        }
+        let length = length(type: type, hdrExtLen: b.u8(start + 1))
         guard captured >= length else {
-            _ = packet.push(.ipv6Extension(header))
-            return packet.fail(.truncated(.ipv6Extension, at: start, needed: length, available: captured))
+            return packet.fail(.truncated(.ipv6Extension, at: start, needed: length, available: captured),
+                               after: Layer(.ipv6Extension, start, end, extra: UInt16(type)))
         }
         var payloadEnd = end
+        var flags: UInt8 = 0
+        var jumboLength: UInt32 = 0
+        if type == IPProtocolNumber.hopByHop || type == IPProtocolNumber.destinationOptions {
+            switch IPv6Option.scan(b, ByteRange(offset: start + 2, count: length - 2)) {
+            case .failure(let error): packet.note(error)
+            case .success(let jumbo):
+                if let jumbo {
+                    flags = Layer.hasValue
+                    jumboLength = jumbo
+                    // A jumbogram's length counts from the end of the fixed header (RFC 2675).
+                    if type == IPProtocolNumber.hopByHop, ipv6Start >= 0, b.u16(ipv6Start + 4) == 0 {
+                        let declaredEnd = ipv6Start + IPv6Header.length + Int(jumbo)
+                        if declaredEnd < end { payloadEnd = declaredEnd }
+                    }
+                }
+            }
+        }
+        guard packet.push(Layer(.ipv6Extension, start, end, flags: flags, extra: UInt16(type), aux: jumboLength)) else { return .done }
+        if type == IPProtocolNumber.fragment {
+            packet.isFragment = true
+            if b.u16(start + 2) >> 3 != 0 { return .payload(start + length, payloadEnd) }
+        }
+        return .ipProtocol(b.u8(start), start + length, payloadEnd, ipv6Start: ipv6Start)
+    }
+
+}
+
+extension IPv6ExtensionHeader {
+    /// The fields as decoding saw them: a header cut short keeps only its first 8 bytes' fields.
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let captured = layer.end - start
+        let type = UInt8(truncatingIfNeeded: layer.extra)
+        let hdrExtLen = b.u8(start + 1)
+        let length = Self.length(type: type, hdrExtLen: hdrExtLen)
+        self.init(offset: start, headerType: type, nextHeader: b.u8(start), headerExtensionLength: hdrExtLen,
+                  length: length, routingType: 0, segmentsLeft: 0, fragmentOffset: 0, moreFragments: false,
+                  identification: 0, jumboPayloadLength: layer.flags & Layer.hasValue != 0 ? layer.aux : nil,
+                  data: ByteRange(offset: start + 2, count: min(length, captured) - 2))
+        if type == IPProtocolNumber.routing {
+            // In the first 8 bytes, so known even when the rest is cut off.
+            routingType = b.u8(start + 2)
+            segmentsLeft = b.u8(start + 3)
+        }
+        guard captured >= length else { return }
         switch type {
         case IPProtocolNumber.fragment:
             let word = b.u16(start + 2)
-            header.fragmentOffset = word >> 3
-            header.moreFragments = word & 1 != 0
-            header.identification = b.u32(start + 4)
-            header.data = .empty
+            fragmentOffset = word >> 3
+            moreFragments = word & 1 != 0
+            identification = b.u32(start + 4)
+            data = .empty
         case IPProtocolNumber.routing:
-            header.data = ByteRange(offset: start + 4, count: length - 4)
-        case IPProtocolNumber.hopByHop, IPProtocolNumber.destinationOptions:
-            switch IPv6Option.scan(b, header.data) {
-            case .failure(let error): packet.note(error)
-            case .success(let jumbo):
-                header.jumboPayloadLength = jumbo
-                // A jumbogram's length counts from the end of the fixed header (RFC 2675).
-                if let jumbo, type == IPProtocolNumber.hopByHop, ipv6Start >= 0, b.u16(ipv6Start + 4) == 0 {
-                    let declaredEnd = ipv6Start + IPv6Header.length + Int(jumbo)
-                    if declaredEnd < end { payloadEnd = declaredEnd }
-                }
-            }
+            data = ByteRange(offset: start + 4, count: length - 4)
         default:
             break
         }
-        guard packet.push(.ipv6Extension(header)) else { return .done }
-        if type == IPProtocolNumber.fragment {
-            packet.isFragment = true
-            if header.fragmentOffset != 0 { return .payload(start + length, payloadEnd) }
-        }
-        return .ipProtocol(header.nextHeader, start + length, payloadEnd, ipv6Start: ipv6Start)
     }
 }
 
@@ -242,23 +277,23 @@ public struct IPv6Option: Hashable, Sendable, Codable {
 extension IPv6Header {
     /// `IP6 fe80::1 > ff02::1: ICMP6, ...`; extension headers as tcpdump names them (`HBH`,
     /// `frag (0|1448)`), then the transport.
-    func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, index i: Int, omitPrefix: Bool, to t: TextBuffer) {
         if !omitPrefix { t.append("IP6 ") }
         let end = payloadLength == 0 ? payload.end : payload.offset + Int(payloadLength)
-        let hasNext = w.writeAddresses(of: i, source: .v6(source), destination: .v6(destination), to: &t)
+        let hasNext = w.writeAddresses(of: i, source: .v6(source), destination: .v6(destination), to: t)
         if !hasNext || w.isPayload(i + 1) {
-            if hasNext || w.packet.issue == nil {
+            if hasNext || w.issue == nil {
                 t.append("  ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - payload.offset))
             }
             return
         }
         t.append(" ")
-        w.writeTransport(from: i + 1, end: end, to: &t)
+        w.writeTransport(from: i + 1, end: end, to: t)
     }
 }
 
 extension IPv6ExtensionHeader {
-    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: TextBuffer) {
         switch headerType {
         case IPProtocolNumber.hopByHop: t.append("HBH ")
         case IPProtocolNumber.destinationOptions: t.append("DSTOPT ")
@@ -273,11 +308,11 @@ extension IPv6ExtensionHeader {
         default: break
         }
         let next = i + 1
-        guard next < w.packet.layers.count else { return }
+        guard next < w.layers.count else { return }
         if w.isPayload(next) {
             t.append("ip-proto-"); t.decimal(nextHeader); t.append(" "); t.decimal(max(0, end - offset - length))
             return
         }
-        w.writeTransport(from: next, end: end, to: &t)
+        w.writeTransport(from: next, end: end, to: t)
     }
 }

@@ -52,13 +52,18 @@ public struct LinuxSLLHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         guard end - start >= length else {
             return packet.fail(.truncated(.linuxSLL, at: start, needed: length, available: end - start))
         }
+        guard packet.push(Layer(.linuxSLL, start, end)) else { return .done }
+        return cookedPayload(protocolType: b.u16(start + 14), start + length, end)
+    }
+
+}
+
+extension LinuxSLLHeader {
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
         let addressLength = b.u16(start + 4)
-        let header = LinuxSLLHeader(offset: start, packetType: b.u16(start), arphrdType: b.u16(start + 2),
-                                    addressLength: addressLength,
-                                    sourceMAC: addressLength == 6 ? b.mac(start + 6) : nil,
-                                    protocolType: b.u16(start + 14))
-        guard packet.push(.linuxSLL(header)) else { return .done }
-        return cookedPayload(protocolType: header.protocolType, start + length, end)
+        self.init(offset: start, packetType: b.u16(start), arphrdType: b.u16(start + 2), addressLength: addressLength,
+                  sourceMAC: addressLength == 6 ? b.mac(start + 6) : nil, protocolType: b.u16(start + 14))
     }
 
     /// Where a cooked capture's payload goes: EtherTypes as usual; Linux pseudo-protocols raw.

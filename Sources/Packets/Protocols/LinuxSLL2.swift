@@ -35,12 +35,18 @@ public struct LinuxSLL2Header: Hashable, Sendable, BitwiseCopyable, Codable {
         guard end - start >= length else {
             return packet.fail(.truncated(.linuxSLL2, at: start, needed: length, available: end - start))
         }
+        guard packet.push(Layer(.linuxSLL2, start, end)) else { return .done }
+        return LinuxSLLHeader.cookedPayload(protocolType: b.u16(start), start + length, end)
+    }
+
+}
+
+extension LinuxSLL2Header {
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
         let addressLength = b.u8(start + 11)
-        let header = LinuxSLL2Header(offset: start, protocolType: b.u16(start), reserved: b.u16(start + 2),
-                                     interfaceIndex: b.u32(start + 4), arphrdType: b.u16(start + 8),
-                                     packetType: b.u8(start + 10), addressLength: addressLength,
-                                     sourceMAC: addressLength == 6 ? b.mac(start + 12) : nil)
-        guard packet.push(.linuxSLL2(header)) else { return .done }
-        return LinuxSLLHeader.cookedPayload(protocolType: header.protocolType, start + length, end)
+        self.init(offset: start, protocolType: b.u16(start), reserved: b.u16(start + 2), interfaceIndex: b.u32(start + 4),
+                  arphrdType: b.u16(start + 8), packetType: b.u8(start + 10), addressLength: addressLength,
+                  sourceMAC: addressLength == 6 ? b.mac(start + 12) : nil)
     }
 }

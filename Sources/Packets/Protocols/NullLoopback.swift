@@ -23,11 +23,18 @@ public struct NullLoopbackHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         }
         var family = b.u32(start)
         if !bigEndian && family & 0xFFFF_0000 != 0 { family = family.byteSwapped }
-        guard packet.push(.nullLoopback(NullLoopbackHeader(offset: start, family: family))) else { return .done }
+        guard packet.push(Layer(.nullLoopback, start, end, aux: family)) else { return .done }
         switch family {
         case 2: return .etherType(EtherType.ipv4, start + length, end)
         case 10, 24, 28, 30: return .etherType(EtherType.ipv6, start + length, end)
         default: return .payload(start + length, end)
         }
+    }
+
+}
+
+extension NullLoopbackHeader {
+    init(_ layer: Layer) {
+        self.init(offset: layer.offset, family: layer.aux)
     }
 }

@@ -57,39 +57,53 @@ public struct TCPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
     public var ece: Bool { flags & Flag.ece != 0 }
     public var cwr: Bool { flags & Flag.cwr != 0 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         let captured = end - start
         guard captured >= minimumLength else {
             return packet.fail(.truncated(.tcp, at: start, needed: minimumLength, available: captured))
         }
-        let offsetFlags = b.u16(start + 12)
-        let dataOffset = UInt8(offsetFlags >> 12)
-        let headerLength = Int(dataOffset) * 4
-        var header = TCPHeader(offset: start, sourcePort: b.u16(start), destinationPort: b.u16(start + 2),
-                               sequenceNumber: b.u32(start + 4), acknowledgmentNumber: b.u32(start + 8), dataOffset: dataOffset,
-                               flags: offsetFlags & 0x0FFF, window: b.u16(start + 14), checksum: b.u16(start + 16),
-                               urgentPointer: b.u16(start + 18),
-                               options: ByteRange(offset: start + minimumLength, count: max(0, min(headerLength, captured) - minimumLength)),
-                               payload: .empty)
+        let layer = Layer(.tcp, start, end)
+        let headerLength = Int(b.u8(start + 12) >> 4) &* 4
         guard headerLength >= minimumLength else {
-            _ = packet.push(.tcp(header))
-            return packet.fail(.malformed(.tcp, at: start + 12, .headerLengthTooSmall, value: headerLength))
+            return packet.fail(.malformed(.tcp, at: start + 12, .headerLengthTooSmall, value: headerLength), after: layer)
         }
         guard captured >= headerLength else {
-            _ = packet.push(.tcp(header))
-            return packet.fail(.truncated(.tcp, at: start, needed: headerLength, available: captured))
+            return packet.fail(.truncated(.tcp, at: start, needed: headerLength, available: captured), after: layer)
         }
-        header.payload = ByteRange(offset: start + headerLength, count: captured - headerLength)
-        if headerLength > minimumLength, let error = TCPOption.validate(b, header.options) {
-            _ = packet.push(.tcp(header))
-            return packet.fail(error)
+        if headerLength > minimumLength,
+           let error = TCPOption.validate(b, ByteRange(offset: start + minimumLength, count: headerLength - minimumLength)) {
+            return packet.fail(error, after: layer)
         }
-        guard packet.push(.tcp(header)) else { return .done }
-        if header.payload.isEmpty { return .done }
-        if header.sourcePort == UDPHeader.WellKnownPort.dns || header.destinationPort == UDPHeader.WellKnownPort.dns {
-            return .dns(header.payload.offset, end, overTCP: true)
+        guard packet.push(layer) else { return .done }
+        let data = start + headerLength
+        if data == end { return .done }
+        if b.u16(start) == UDPHeader.WellKnownPort.dns || b.u16(start + 2) == UDPHeader.WellKnownPort.dns {
+            return .dns(data, end, overTCP: true)
         }
-        return .payload(header.payload.offset, end)
+        return .payload(data, end)
+    }
+
+}
+
+extension TCPHeader {
+    /// The fields as decoding saw them: `payload` is empty when the header is cut short or its
+    /// Data Offset is impossible.
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let captured = layer.end - start
+        let offsetFlags = b.u16(start + 12)
+        let dataOffset = UInt8(offsetFlags >> 12)
+        let headerLength = Int(dataOffset) &* 4
+        let payload = headerLength >= Self.minimumLength && captured >= headerLength
+            ? ByteRange(offset: start + headerLength, count: captured - headerLength) : .empty
+        self.init(offset: start, sourcePort: b.u16(start), destinationPort: b.u16(start + 2),
+                  sequenceNumber: b.u32(start + 4), acknowledgmentNumber: b.u32(start + 8), dataOffset: dataOffset,
+                  flags: offsetFlags & 0x0FFF, window: b.u16(start + 14), checksum: b.u16(start + 16),
+                  urgentPointer: b.u16(start + 18),
+                  options: ByteRange(offset: start + Self.minimumLength, count: max(0, min(headerLength, captured) - Self.minimumLength)),
+                  payload: payload)
     }
 }
 
@@ -173,8 +187,8 @@ extension TCPHeader {
     /// `Flags [S], seq 603899916, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0`
     /// with absolute sequence numbers (tcpdump `-S`): a stateless decode has no connection to be
     /// relative to, and absolute numbers are what match across hops.
-    func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: inout TextBuffer) {
-        if i > 0, case .ipv6Extension = w.packet.layers[i - 1] {
+    func summarize(writer w: SummaryWriter, index i: Int, length: Int, to t: TextBuffer) {
+        if w.followsExtensionHeader(i) {
             t.decimal(sourcePort); t.append(" > "); t.decimal(destinationPort); t.append(": ")
         }
         let length = max(0, length)
@@ -198,17 +212,17 @@ extension TCPHeader {
         if urg { t.append(", urg "); t.decimal(urgentPointer) }
         if !options.isEmpty && options.end <= w.b.count && TCPOption.validate(w.b, options) == nil {
             t.append(", options [")
-            writeOptions(w.b, to: &t)
+            writeOptions(w.b, to: t)
             t.append("]")
         }
         t.append(", length "); t.decimal(length)
-        if i + 1 < w.packet.layers.count, case .dns(let m) = w.packet.layers[i + 1] {
+        if let next = w.next(i), next.protocolID == .dns {
             t.append(" ")
-            m.summarize(writer: w, to: &t)
+            DNSMessage.summarize(next, writer: w, to: t)
         }
     }
 
-    private func writeOptions(_ b: UnsafeRawBufferPointer, to t: inout TextBuffer) {
+    private func writeOptions(_ b: UnsafeRawBufferPointer, to t: TextBuffer) {
         var i = options.offset
         var first = true
         while i < options.end {

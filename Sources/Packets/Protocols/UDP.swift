@@ -34,35 +34,32 @@ public struct UDPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         public static let geneve: UInt16 = 6081
     }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         let captured = end - start
         guard captured >= headerLength else {
             return packet.fail(.truncated(.udp, at: start, needed: headerLength, available: captured))
         }
-        let length = b.u16(start + 4)
-        var header = UDPHeader(offset: start, sourcePort: b.u16(start), destinationPort: b.u16(start + 2), length: length,
-                               checksum: b.u16(start + 6), payload: ByteRange(offset: start + headerLength, count: captured - headerLength))
+        let layer = Layer(.udp, start, end)
+        let length = Int(b.u16(start + 4))
         var payloadEnd = end
         if length != 0 {
             // Length 0 is left by UDP segmentation offload (and jumbograms); else it must fit.
-            guard Int(length) >= headerLength else {
-                _ = packet.push(.udp(header))
-                return packet.fail(.malformed(.udp, at: start + 4, .lengthTooSmall, value: Int(length)))
+            guard length >= headerLength else {
+                return packet.fail(.malformed(.udp, at: start + 4, .lengthTooSmall, value: length), after: layer)
             }
-            if Int(length) <= captured {
-                payloadEnd = start + Int(length)
+            if length <= captured {
+                payloadEnd = start + length
             } else if !packet.isCutBySnapLength && !packet.isFragment && !packet.isIPPayloadCut {
-                _ = packet.push(.udp(header))
-                return packet.fail(.malformed(.udp, at: start + 4, .lengthBeyondEnclosing, value: Int(length)))
+                return packet.fail(.malformed(.udp, at: start + 4, .lengthBeyondEnclosing, value: length), after: layer)
             }
         }
-        header.payload = ByteRange(offset: start + headerLength, count: payloadEnd - start - headerLength)
-        guard packet.push(.udp(header)) else { return .done }
+        guard packet.push(layer) else { return .done }
         let data = start + headerLength
         if data == payloadEnd { return .done }
         // A fragment carries only part of the application message: keep it raw.
         if packet.isFragment { return .payload(data, payloadEnd) }
-        let sport = header.sourcePort, dport = header.destinationPort
+        let sport = b.u16(start), dport = b.u16(start + 2)
         if dport == WellKnownPort.vxlan || dport == WellKnownPort.vxlanLinux { return .vxlan(data, payloadEnd) }
         if dport == WellKnownPort.geneve { return .geneve(data, payloadEnd) }
         if sport == WellKnownPort.dns || dport == WellKnownPort.dns { return .dns(data, payloadEnd, overTCP: false) }
@@ -71,21 +68,35 @@ public struct UDPHeader: Hashable, Sendable, BitwiseCopyable, Codable {
         }
         return .payload(data, payloadEnd)
     }
+
+}
+
+extension UDPHeader {
+    /// The fields as decoding saw them: `payload` ends where Length says when it fits the frame.
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let captured = layer.end - start
+        let length = b.u16(start + 4)
+        let dataLength = Int(length) >= Self.headerLength && Int(length) <= captured ? Int(length) - Self.headerLength : captured - Self.headerLength
+        self.init(offset: start, sourcePort: b.u16(start), destinationPort: b.u16(start + 2), length: length,
+                  checksum: b.u16(start + 6), payload: ByteRange(offset: start + Self.headerLength, count: dataLength))
+    }
 }
 
 extension UDPHeader {
     /// `UDP, length 10`, or the application's summary (DNS, DHCP, VXLAN, Geneve).
-    func summarize(writer w: SummaryWriter, index i: Int, to t: inout TextBuffer) {
-        if i > 0, case .ipv6Extension = w.packet.layers[i - 1] {
+    func summarize(writer w: SummaryWriter, index i: Int, to t: TextBuffer) {
+        if w.followsExtensionHeader(i) {
             t.decimal(sourcePort); t.append(" > "); t.decimal(destinationPort); t.append(": ")
         }
         let dataLength = length >= 8 ? Int(length) - 8 : payload.count
-        if i + 1 < w.packet.layers.count {
-            switch w.packet.layers[i + 1] {
-            case .dns(let m): m.summarize(writer: w, to: &t); return
-            case .dhcp(let m): m.summarize(writer: w, length: dataLength, to: &t); return
-            case .vxlan(let v): v.summarize(writer: w, index: i + 1, end: payload.offset + dataLength, to: &t); return
-            case .geneve(let g): g.summarize(writer: w, index: i + 1, end: payload.offset + dataLength, to: &t); return
+        if let next = w.next(i) {
+            switch next.protocolID {
+            case .dns: DNSMessage.summarize(next, writer: w, to: t); return
+            case .dhcp: DHCPMessage(next, w.b).summarize(writer: w, length: dataLength, to: t); return
+            case .vxlan: VXLANHeader(next, w.b).summarize(writer: w, index: i + 1, end: payload.offset + dataLength, to: t); return
+            case .geneve: GeneveHeader(next, w.b).summarize(writer: w, index: i + 1, end: payload.offset + dataLength, to: t); return
             default: break
             }
         }

@@ -26,15 +26,25 @@ public struct VLANTag: Hashable, Sendable, BitwiseCopyable, Codable {
 
     public static let length = 4
 
+    @inline(__always)
     static func decode(tpid: UInt16, _ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= length else {
             return packet.fail(.truncated(.vlan, at: start, needed: length, available: end - start))
         }
+        guard packet.push(Layer(.vlan, start, end, extra: tpid)) else { return .done }
+        let etherType = b.u16(start + 2)
+        if etherType <= 1500 { return .payload(start + length, end) }
+        return .etherType(etherType, start + length, end)
+    }
+
+}
+
+extension VLANTag {
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
         let tci = b.u16(start)
-        let tag = VLANTag(offset: start, tpid: tpid, priority: UInt8(tci >> 13), dropEligible: tci & 0x1000 != 0,
-                          vlanID: tci & 0x0FFF, etherType: b.u16(start + 2))
-        guard packet.push(.vlan(tag)) else { return .done }
-        if tag.etherType <= 1500 { return .payload(start + length, end) }
-        return .etherType(tag.etherType, start + length, end)
+        self.init(offset: start, tpid: layer.extra, priority: UInt8(tci >> 13), dropEligible: tci & 0x1000 != 0,
+                  vlanID: tci & 0x0FFF, etherType: b.u16(start + 2))
     }
 }

@@ -26,25 +26,33 @@ public struct VXLANHeader: Hashable, Sendable, BitwiseCopyable, Codable {
     public static let length = 8
     public var vniIsValid: Bool { flags & 0x08 != 0 }
 
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ packet: inout Packet) -> Next {
         guard end - start >= length else {
             return packet.fail(.truncated(.vxlan, at: start, needed: length, available: end - start))
         }
-        let second = b.u32(start + 4)
-        let header = VXLANHeader(offset: start, flags: b.u8(start), reserved1: b.u24(start + 1), vni: second >> 8,
-                                 reserved2: UInt8(second & 0xFF))
-        guard packet.push(.vxlan(header)) else { return .done }
+        guard packet.push(Layer(.vxlan, start, end)) else { return .done }
         return .ethernet(start + length, end)
+    }
+
+}
+
+extension VXLANHeader {
+    @inline(__always)
+    init(_ layer: Layer, _ b: UnsafeRawBufferPointer) {
+        let start = layer.offset
+        let second = b.u32(start + 4)
+        self.init(offset: start, flags: b.u8(start), reserved1: b.u24(start + 1), vni: second >> 8, reserved2: UInt8(second & 0xFF))
     }
 }
 
 extension VXLANHeader {
     /// `VXLAN, flags [I] (0x08), vni 100: IP ...` (tcpdump starts a new line for the inner frame;
     /// here it stays on the same line after `: `).
-    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: inout TextBuffer) {
+    func summarize(writer w: SummaryWriter, index i: Int, end: Int, to t: TextBuffer) {
         t.append("VXLAN, flags [")
         t.append(vniIsValid ? "I" : ".")
         t.append("] (0x"); t.hex(flags, width: 2); t.append("), vni "); t.decimal(vni)
-        w.writeInner(from: i + 1, end: end, to: &t)
+        w.writeInner(from: i + 1, end: end, to: t)
     }
 }
