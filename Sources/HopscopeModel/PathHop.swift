@@ -116,7 +116,8 @@ public struct PathVerdict: Hashable, Sendable, Codable, CustomStringConvertible 
         switch kind {
         case .reachable: return reason.isEmpty ? "reachable" : "reachable (\(reason))"
         case .stopped:
-            let place = [node, namespace, device].compactMap { $0 }.joined(separator: " ")
+            // A node's own namespace (compute1 on compute1) is named once.
+            let place = [node, namespace == node ? nil : namespace, device].compactMap { $0 }.joined(separator: " ")
             return "stops at hop \(hop.map(String.init) ?? "?") on \(place): \(reason)"
         case .unknown: return "unknown at hop \(hop.map(String.init) ?? "?"): \(reason)"
         }
