@@ -6,13 +6,13 @@ import Namespaces
 ///
 /// The socket keeps its namespace for life, whatever thread later uses it, so `open(in:)` creates
 /// it on a thread that entered the namespace (the thread rule) and hands it back. It owns its
-/// `mnl_socket*` and a 64 KiB receive buffer and releases both in `deinit`.
+/// `mnl_socket*` and releases it in `deinit`; the 64 KiB receive buffer is borrowed from a
+/// process-wide pool for each receive (see `ReceiveBufferPool`).
 ///
 /// Concurrency: not thread-safe; use one socket from one thread at a time (it is not `Sendable`).
 /// Failure: socket calls throw `NetlinkError` with `.system` naming the call and errno.
 public final class NetlinkSocket: NetlinkTransport {
     private let handle: OpaquePointer
-    private let buffer: UnsafeMutableRawBufferPointer
     private var sequence: UInt32 = 0
     public let portID: UInt32
     public let namespaceLabel: String
@@ -41,7 +41,6 @@ public final class NetlinkSocket: NetlinkTransport {
         }
         handle = socket
         portID = mnl_socket_get_portid(socket)
-        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 8)
     }
 
     /// Opens a socket inside `namespace` (on a short-lived thread that entered it) and returns it;
@@ -54,7 +53,6 @@ public final class NetlinkSocket: NetlinkTransport {
 
     deinit {
         mnl_socket_close(handle)
-        buffer.deallocate()
     }
 
     /// The socket's file descriptor, for poll/select.
@@ -83,6 +81,8 @@ public final class NetlinkSocket: NetlinkTransport {
 
     /// Wraps `mnl_socket_recvfrom`; a datagram larger than the buffer fails with ENOSPC.
     public func receive<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let buffer = ReceiveBufferPool.shared.take()
+        defer { ReceiveBufferPool.shared.give(buffer) }
         let count: Int
         do {
             count = try systemCall("mnl_socket_recvfrom", context: "netns \(namespaceLabel)") {
@@ -92,5 +92,29 @@ public final class NetlinkSocket: NetlinkTransport {
             throw NetlinkError(operation: "receive", namespace: namespaceLabel, reason: .system(e))
         }
         return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+    }
+}
+
+/// Receive buffers shared by every socket of the process: a buffer is only needed during one
+/// `receive`, and an inventory keeps a socket per namespace open, so a buffer per socket would
+/// make the kernel fault in fresh pages for every namespace read. With the pool, as many
+/// buffers exist as receives ever ran at the same time (one per reading thread), and they stay
+/// warm.
+///
+/// Thread-safe (a lock around the free list); the buffers are never freed.
+final class ReceiveBufferPool: @unchecked Sendable {
+    static let shared = ReceiveBufferPool()
+    private var free: [UnsafeMutableRawBufferPointer] = []
+    private let lock = NSLock()
+
+    /// A buffer of `NetlinkSocket.receiveBufferSize` bytes, for the caller alone until `give`.
+    func take() -> UnsafeMutableRawBufferPointer {
+        if let b = lock.withLock({ free.popLast() }) { return b }
+        return UnsafeMutableRawBufferPointer.allocate(byteCount: NetlinkSocket.receiveBufferSize, alignment: 8)
+    }
+
+    /// Hands a buffer from `take` back for the next receive.
+    func give(_ buffer: UnsafeMutableRawBufferPointer) {
+        lock.withLock { free.append(buffer) }
     }
 }

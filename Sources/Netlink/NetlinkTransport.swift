@@ -55,9 +55,13 @@ extension NetlinkTransport {
             var finished = false
             while !finished {
                 try receive { datagram in
-                    // One allocation per datagram instead of regrowing (and moving every large
-                    // item) as the items arrive one by one.
-                    result.items.reserveCapacity(result.items.count + Self.messageCount(datagram))
+                    // Room for the whole datagram at once instead of regrowing (and moving every
+                    // large item) as the items arrive one by one; at least doubling, since an
+                    // exact reservation per datagram would move everything on every datagram.
+                    let needed = result.items.count + Self.messageCount(datagram)
+                    if needed > result.items.capacity {
+                        result.items.reserveCapacity(max(needed, 2 * result.items.capacity))
+                    }
                     var messages = NetlinkMessageIterator(datagram)
                     while let m = messages.next() {
                         guard try accept(m, sequence: sequence, operation: operation) else { continue }

@@ -101,6 +101,9 @@ public enum NetworkInventoryReader {
         // Phase 2: across namespaces.
         let scanned = Set(scans.map(\.inventory.namespace.inode))
         var resolver = CrossNamespaceResolver(scans: scans, fds: fds, others: allNamespaces.filter { !scanned.contains($0.namespace.inode) })
+        // The resolver must hold the only reference to each namespace's link list: otherwise
+        // the first peer it fills in would copy that namespace's whole list.
+        scans = []
         resolver.resolve()
         return NetworkInventory(namespaces: resolver.scans.map(\.inventory), skipped: skipped)
     }

@@ -15,9 +15,9 @@ extension NetlinkTransport {
     public func dumpLinks(ipv4Settings: (Link, LinkMessage.IPv4Settings) -> Void = { _, _ in }) throws -> DumpResult<Link> {
         try dump(.getLink, familyHeader: Self.zeros(FamilyHeaderSize.ifinfomsg)) { m in
             guard m.type == MessageType.newLink.rawValue else { return nil }
-            let decoded = try LinkMessage.decodeWithSettings(m.payload)
-            if let ipv4 = decoded.ipv4 { ipv4Settings(decoded.link, ipv4) }
-            return decoded.link
+            let (link, ipv4) = try LinkMessage.decodeWithSettings(m.payload)
+            if let ipv4 { ipv4Settings(link, ipv4) }
+            return link
         }
     }
 
