@@ -114,6 +114,10 @@ func ms(_ d: Duration) -> String { String(format: "%.1f ms", seconds(d) * 1000) 
 @main
 struct OVSBenchMain {
     static func main() async {
+        if let file = ProcessInfo.processInfo.environment["OVS_BENCH_PARSE_FILE"] {
+            parseOnly(file)
+            return
+        }
         guard geteuid() == 0 else {
             FileHandle.standardError.write(Data("ovs-bench: needs root (it builds a private Open vSwitch in a namespace)\n".utf8))
             exit(2)
@@ -132,6 +136,26 @@ struct OVSBenchMain {
             exit(2)
         }
         await sandbox.stop()
+    }
+
+    /// OVS_BENCH_PARSE_FILE=DUMP: parse a saved dump (see OVS_BENCH_SAVE_DUMP) repeatedly, without
+    /// root or Open vSwitch, to profile the parser alone.
+    static func parseOnly(_ file: String) {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            FileHandle.standardError.write(Data("ovs-bench: cannot read \(file)\n".utf8))
+            exit(2)
+        }
+        let rounds = max(1, Int(ProcessInfo.processInfo.environment["OVS_BENCH_REPEAT"] ?? "") ?? 5)
+        var cpu: [Double] = []
+        var flows = 0
+        for _ in 0..<rounds {
+            let c0 = threadCPUTime()
+            guard let dump = try? FlowDump(parsing: text) else { print("ovs-bench: \(file) does not parse"); exit(1) }
+            cpu.append(threadCPUTime() - c0)
+            flows = dump.flows.count
+        }
+        cpu.sort()
+        print("parse \(flows) flows: CPU min \(String(format: "%.1f", cpu[0] * 1000)) ms, median \(String(format: "%.1f", cpu[cpu.count / 2] * 1000)) ms over \(rounds) rounds")
     }
 
     static func run(_ s: OVSSandbox) async throws {
@@ -161,6 +185,7 @@ struct OVSBenchMain {
             let t0 = clock.now
             let k0 = childrenCPUTime()
             let text = try await s.node.dumpFlows(bridge: b).text
+            if let path = ProcessInfo.processInfo.environment["OVS_BENCH_SAVE_DUMP"] { try text.write(toFile: path, atomically: true, encoding: .utf8) }
             ofctlCPU = min(ofctlCPU, childrenCPUTime() - k0)
             let t1 = clock.now
             let c0 = threadCPUTime()
