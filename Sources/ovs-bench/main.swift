@@ -108,6 +108,15 @@ func childrenCPUTime() -> Double {
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
 
+/// CPU time of this whole process (all threads), for work spread over tasks.
+func processCPUTime() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+}
+
+enum BenchError: Error { case streamedDumpDiffers }
+
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 func ms(_ d: Duration) -> String { String(format: "%.1f ms", seconds(d) * 1000) }
 
@@ -198,7 +207,21 @@ struct OVSBenchMain {
         let total = fetchBest + parseBest
         print("  fetch dump (ovs-ofctl dump-flows):     \(ms(fetchBest)) wall, of which ovs-ofctl itself used \(String(format: "%.1f", ofctlCPU * 1000)) ms CPU")
         print("  parse \(dump!.flows.count) flows:                  \(ms(parseBest)) wall, \(String(format: "%.1f", parseCPU * 1000)) ms CPU  (\(String(format: "%.2f", parseCPU * 1e6 / Double(dump!.flows.count))) us/flow CPU)")
-        print("  fetch + parse:                         \(ms(total))  target <= 250 ms: \(seconds(total) <= 0.25 ? "met" : "MISSED")")
+        print("  fetch, then parse:                     \(ms(total))")
+        // The way Hopscope fetches: parsed while ovs-ofctl prints (OVSNode.fetchFlowDump).
+        var streamBest = Duration.seconds(1000)
+        var streamCPU = Double.infinity, streamOfctlCPU = Double.infinity
+        for _ in 0..<5 {
+            let t0 = clock.now
+            let k0 = childrenCPUTime(), p0 = processCPUTime()
+            let fetched = try await s.node.fetchFlowDump(bridge: b)
+            streamBest = min(streamBest, clock.now - t0)
+            streamCPU = min(streamCPU, processCPUTime() - p0)
+            streamOfctlCPU = min(streamOfctlCPU, childrenCPUTime() - k0)
+            // Counters and ages change between fetches: compare with a parse of the same text.
+            guard fetched.dump == (try FlowDump(parsing: fetched.text)) else { throw BenchError.streamedDumpDiffers }
+        }
+        print("  fetch + parse, overlapped:             \(ms(streamBest)) wall, hopscope \(String(format: "%.1f", streamCPU * 1000)) ms CPU, ovs-ofctl \(String(format: "%.1f", streamOfctlCPU * 1000)) ms CPU  target <= 250 ms: \(seconds(streamBest) <= 0.25 ? "met" : "MISSED")")
 
         let db = try s.node.readDatabase()
         let openFlow = try await s.node.collectOpenFlow(db)

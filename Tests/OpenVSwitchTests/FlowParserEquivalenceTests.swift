@@ -69,6 +69,34 @@ import Testing
         #expect(checked > 0 || !text.contains("actions="))
     }
 
+    /// Output parsed while it arrives (`FlowDumpStream`, behind `OVSNode.fetchFlowDump`) gives the
+    /// same text and FlowDump as parsing it whole, whatever the chunk sizes, for every real dump,
+    /// a dump cut mid-line, an empty output and a damaged one (same error).
+    @Test(arguments: dumpFiles)
+    func streamedDumpsAgree(file: String) throws {
+        let text = try String(contentsOf: Fixtures.url(file), encoding: .utf8)
+        let big = String(repeating: text, count: max(1, 300_000 / max(1, text.utf8.count)))
+        for sample in [text, String(text.dropLast(7)), big, "", "\n", big + "priority=1,nw_src=1.2.3 actions=drop\n" + text] {
+            let bytes = Array(sample.utf8)
+            for chunkSize in [1 << 16, 4093, 100_000] where chunkSize < 5000 ? bytes.count < 400_000 : true {
+                let stream = FlowDumpStream()
+                var i = 0
+                while i < bytes.count {
+                    let j = min(bytes.count, i + chunkSize)
+                    bytes[i..<j].withUnsafeBytes { stream.append($0) }
+                    i = j
+                }
+                let streamed: Outcome
+                do {
+                    let (t, d) = try stream.finish()
+                    #expect(t == sample)
+                    streamed = .parsed(d)
+                } catch let e as FlowParseError { streamed = .failed(e) }
+                #expect(streamed == Self.outcome { try FlowDump(parsing: sample) }, "\(file), \(bytes.count) bytes in chunks of \(chunkSize)")
+            }
+        }
+    }
+
     /// Hand-written lines for syntax the real dumps lack (names, masks, flags, learn, ct, errors).
     @Test func unusualLinesAgree() {
         let lines = [

@@ -23,6 +23,11 @@ public struct FlowDump: Sendable, Hashable, Codable {
 
     /// Parses dump text. A line is a flow when it holds `actions=`; a flow that cannot be read
     /// throws `FlowParseError` with its line and column.
+    init() {
+        flows = []
+        otherLines = []
+    }
+
     public init(parsing text: String) throws {
         var text = text
         (flows, otherLines) = try text.withUTF8 { try FlowDump.parse($0, firstLine: 1) }
