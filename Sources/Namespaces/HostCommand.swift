@@ -80,28 +80,21 @@ public enum HostCommand {
         let launch = Launch(argv, in: ns, environment: environment)
         let (full, env, options, executable, arguments) = (launch.full, launch.environment, launch.options, launch.executable, launch.arguments)
         return try await launch.finish(check: check, timeout: timeout) {
-            do {
-                // Output is collected as bytes and decoded once: swift-subprocess's string output
-                // decodes byte by byte through generic code, ~50x slower on a 10 MB flow dump.
-                let r: ExecutionResult<Void, BytesOutput, BytesOutput>
-                if let input {
-                    r = try await Subprocess.run(
-                        executable, arguments: arguments, environment: env, platformOptions: options,
-                        input: .string(input), output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
-                } else {
-                    r = try await Subprocess.run(
-                        executable, arguments: arguments, environment: env, platformOptions: options,
-                        input: .none, output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
-                }
-                return CommandResult(argv: full, exitCode: r.terminationStatus.exitCode,
-                                     standardOutput: String(decoding: r.standardOutput, as: UTF8.self),
-                                     standardError: String(decoding: r.standardError, as: UTF8.self))
-            } catch is CancellationError {
-                return nil
-            } catch {
-                if Task.isCancelled { return nil }
-                throw launch.error(.couldNotStart("\(error)"))
+            // Output is collected as bytes and decoded once: swift-subprocess's string output
+            // decodes byte by byte through generic code, ~50x slower on a 10 MB flow dump.
+            let r: ExecutionResult<Void, BytesOutput, BytesOutput>
+            if let input {
+                r = try await Subprocess.run(
+                    executable, arguments: arguments, environment: env, platformOptions: options,
+                    input: .string(input), output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
+            } else {
+                r = try await Subprocess.run(
+                    executable, arguments: arguments, environment: env, platformOptions: options,
+                    input: .none, output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
             }
+            return CommandResult(argv: full, exitCode: r.terminationStatus.exitCode,
+                                 standardOutput: String(decoding: r.standardOutput, as: UTF8.self),
+                                 standardError: String(decoding: r.standardError, as: UTF8.self))
         }
     }
 
@@ -122,21 +115,14 @@ public enum HostCommand {
     ) async throws -> CommandResult {
         let launch = Launch(argv, in: ns, environment: environment)
         return try await launch.finish(check: check, timeout: timeout) {
-            do {
-                let r = try await Subprocess.run(
-                    launch.executable, arguments: launch.arguments, environment: launch.environment, platformOptions: launch.options,
-                    input: .none, output: .sequence, error: .bytes(limit: 1 << 20)
-                ) { execution in
-                    for try await chunk in execution.standardOutput { chunk.withUnsafeBytes { consume($0) } }
-                }
-                return CommandResult(argv: launch.full, exitCode: r.terminationStatus.exitCode, standardOutput: "",
-                                     standardError: String(decoding: r.standardError, as: UTF8.self))
-            } catch is CancellationError {
-                return nil
-            } catch {
-                if Task.isCancelled { return nil }
-                throw launch.error(.couldNotStart("\(error)"))
+            let r = try await Subprocess.run(
+                launch.executable, arguments: launch.arguments, environment: launch.environment, platformOptions: launch.options,
+                input: .none, output: .sequence, error: .bytes(limit: 1 << 20)
+            ) { execution in
+                for try await chunk in execution.standardOutput { chunk.withUnsafeBytes { consume($0) } }
             }
+            return CommandResult(argv: launch.full, exitCode: r.terminationStatus.exitCode, standardOutput: "",
+                                 standardError: String(decoding: r.standardError, as: UTF8.self))
         }
     }
 
@@ -169,10 +155,20 @@ public enum HostCommand {
             CommandError(argv: full, namespace: namespace, reason: reason, standardError: standardError)
         }
 
-        /// Races `body` (nil when cancelled) against `timeout`, then checks the exit status.
-        func finish(check: Bool, timeout: Duration, _ body: @escaping @Sendable () async throws -> CommandResult?) async throws -> CommandResult {
+        /// Races `body` against `timeout`, then checks the exit status. An error from `body` means
+        /// the program could not start.
+        func finish(check: Bool, timeout: Duration, _ body: @escaping @Sendable () async throws -> CommandResult) async throws -> CommandResult {
             let outcome: CommandResult = try await withThrowingTaskGroup(of: CommandResult?.self) { group in
-                group.addTask(operation: body)
+                group.addTask {
+                    do {
+                        return try await body()
+                    } catch is CancellationError {
+                        return nil
+                    } catch {
+                        if Task.isCancelled { return nil }
+                        throw self.error(.couldNotStart("\(error)"))
+                    }
+                }
                 group.addTask {
                     try? await Task.sleep(for: timeout)
                     return nil
