@@ -194,13 +194,13 @@ struct OVSBenchMain {
             let t0 = clock.now
             let k0 = childrenCPUTime()
             let text = try await s.node.dumpFlows(bridge: b).text
-            if let path = ProcessInfo.processInfo.environment["OVS_BENCH_SAVE_DUMP"] { try text.write(toFile: path, atomically: true, encoding: .utf8) }
             ofctlCPU = min(ofctlCPU, childrenCPUTime() - k0)
             let t1 = clock.now
             let c0 = threadCPUTime()
             dump = try FlowDump(parsing: text)
             parseCPU = min(parseCPU, threadCPUTime() - c0)
             let t2 = clock.now
+            if let path = ProcessInfo.processInfo.environment["OVS_BENCH_SAVE_DUMP"] { try text.write(toFile: path, atomically: true, encoding: .utf8) }
             fetchBest = min(fetchBest, t1 - t0)
             parseBest = min(parseBest, t2 - t1)
         }
