@@ -77,66 +77,119 @@ public enum HostCommand {
         outputLimit: Int = defaultOutputLimit,
         check: Bool = true
     ) async throws -> CommandResult {
-        precondition(!argv.isEmpty, "HostCommand.run needs a program name")
-        let full = wrapped(argv, in: ns)
-        let nsLabel: String? = ns == .current ? nil : ns.description
-        var updates: [Environment.Key: String?] = [:]
-        for (k, v) in environment { updates[Environment.Key(stringLiteral: k)] = v }
-        let env: Environment = updates.isEmpty ? .inherit : .inherit.updating(updates)
-        let options: PlatformOptions = {
+        let launch = Launch(argv, in: ns, environment: environment)
+        let (full, env, options, executable, arguments) = (launch.full, launch.environment, launch.options, launch.executable, launch.arguments)
+        return try await launch.finish(check: check, timeout: timeout) {
+            // Output is collected as bytes and decoded once: swift-subprocess's string output
+            // decodes byte by byte through generic code, ~50x slower on a 10 MB flow dump.
+            let r: ExecutionResult<Void, BytesOutput, BytesOutput>
+            if let input {
+                r = try await Subprocess.run(
+                    executable, arguments: arguments, environment: env, platformOptions: options,
+                    input: .string(input), output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
+            } else {
+                r = try await Subprocess.run(
+                    executable, arguments: arguments, environment: env, platformOptions: options,
+                    input: .none, output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
+            }
+            return CommandResult(argv: full, exitCode: r.terminationStatus.exitCode,
+                                 standardOutput: String(decoding: r.standardOutput, as: UTF8.self),
+                                 standardError: String(decoding: r.standardError, as: UTF8.self))
+        }
+    }
+
+    /// Runs `argv` like `run`, but hands standard output to `consume` chunk by chunk as the program
+    /// writes it, so the caller can work on the first lines while the program still prints the
+    /// rest. The result's `standardOutput` is empty (the caller kept what it needed). Deadline,
+    /// exit status and start failures are handled as in `run`.
+    ///
+    /// `consume` runs on one task at a time, in output order, and not after this returns.
+    @discardableResult
+    public static func stream(
+        _ argv: [String],
+        in ns: NamespaceRef = .current,
+        environment: [String: String] = [:],
+        timeout: Duration = .seconds(60),
+        check: Bool = true,
+        consume: @escaping @Sendable (UnsafeRawBufferPointer) -> Void
+    ) async throws -> CommandResult {
+        let launch = Launch(argv, in: ns, environment: environment)
+        return try await launch.finish(check: check, timeout: timeout) {
+            let r = try await Subprocess.run(
+                launch.executable, arguments: launch.arguments, environment: launch.environment, platformOptions: launch.options,
+                input: .none, output: .sequence, error: .bytes(limit: 1 << 20)
+            ) { execution in
+                for try await chunk in execution.standardOutput { chunk.withUnsafeBytes { consume($0) } }
+            }
+            return CommandResult(argv: launch.full, exitCode: r.terminationStatus.exitCode, standardOutput: "",
+                                 standardError: String(decoding: r.standardError, as: UTF8.self))
+        }
+    }
+
+    /// What every run needs: the wrapped argument vector, environment, teardown and the
+    /// deadline race, shared by `run` and `stream`.
+    private struct Launch: Sendable {
+        let full: [String]
+        let namespace: String?
+        let environment: Environment
+        let options: PlatformOptions
+        let executable: Executable
+        let arguments: Arguments
+
+        init(_ argv: [String], in ns: NamespaceRef, environment: [String: String]) {
+            precondition(!argv.isEmpty, "HostCommand.run needs a program name")
+            full = HostCommand.wrapped(argv, in: ns)
+            namespace = ns == .current ? nil : ns.description
+            var updates: [Environment.Key: String?] = [:]
+            for (k, v) in environment { updates[Environment.Key(stringLiteral: k)] = v }
+            self.environment = updates.isEmpty ? .inherit : .inherit.updating(updates)
             var o = PlatformOptions()
             o.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
-            return o
-        }()
-        // A path is run as is; a bare name is looked up in PATH.
-        let executable = full[0].contains("/") ? Executable.path(FilePath(full[0])) : Executable.name(full[0])
-        let arguments = Arguments(Array(full.dropFirst()))
+            options = o
+            // A path is run as is; a bare name is looked up in PATH.
+            executable = full[0].contains("/") ? Executable.path(FilePath(full[0])) : Executable.name(full[0])
+            arguments = Arguments(Array(full.dropFirst()))
+        }
 
-        let outcome: CommandResult = try await withThrowingTaskGroup(of: CommandResult?.self) { group in
-            group.addTask {
-                do {
-                    // Output is collected as bytes and decoded once: swift-subprocess's string output
-                    // decodes byte by byte through generic code, ~50x slower on a 10 MB flow dump.
-                    let r: ExecutionResult<Void, BytesOutput, BytesOutput>
-                    if let input {
-                        r = try await Subprocess.run(
-                            executable, arguments: arguments, environment: env, platformOptions: options,
-                            input: .string(input), output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
-                    } else {
-                        r = try await Subprocess.run(
-                            executable, arguments: arguments, environment: env, platformOptions: options,
-                            input: .none, output: .bytes(limit: outputLimit), error: .bytes(limit: 1 << 20))
+        func error(_ reason: CommandError.Reason, standardError: String = "") -> CommandError {
+            CommandError(argv: full, namespace: namespace, reason: reason, standardError: standardError)
+        }
+
+        /// Races `body` against `timeout`, then checks the exit status. An error from `body` means
+        /// the program could not start.
+        func finish(check: Bool, timeout: Duration, _ body: @escaping @Sendable () async throws -> CommandResult) async throws -> CommandResult {
+            let outcome: CommandResult = try await withThrowingTaskGroup(of: CommandResult?.self) { group in
+                group.addTask {
+                    do {
+                        return try await body()
+                    } catch is CancellationError {
+                        return nil
+                    } catch {
+                        if Task.isCancelled { return nil }
+                        throw self.error(.couldNotStart("\(error)"))
                     }
-                    let code: Int32
-                    switch r.terminationStatus {
-                    case .exited(let c): code = c
-                    case .signaled(let s): code = 128 + s
-                    }
-                    return CommandResult(argv: full, exitCode: code,
-                                         standardOutput: String(decoding: r.standardOutput, as: UTF8.self),
-                                         standardError: String(decoding: r.standardError, as: UTF8.self))
-                } catch is CancellationError {
-                    return nil
-                } catch {
-                    if Task.isCancelled { return nil }
-                    throw CommandError(argv: full, namespace: nsLabel, reason: .couldNotStart("\(error)"), standardError: "")
                 }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return nil
+                }
+                let first = try await group.next()!
+                group.cancelAll()
+                guard let result = first else { throw error(.timedOut(timeout)) }
+                return result
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            guard let result = first else {
-                throw CommandError(argv: full, namespace: nsLabel, reason: .timedOut(timeout), standardError: "")
-            }
-            return result
+            if check && !outcome.succeeded { throw error(.exited(outcome.exitCode), standardError: outcome.standardError) }
+            return outcome
         }
-        if check && !outcome.succeeded {
-            throw CommandError(argv: full, namespace: nsLabel, reason: .exited(outcome.exitCode),
-                               standardError: outcome.standardError)
+    }
+}
+
+extension TerminationStatus {
+    /// The exit code, or 128 + signal number (shell convention).
+    var exitCode: Int32 {
+        switch self {
+        case .exited(let c): c
+        case .signaled(let s): 128 + s
         }
-        return outcome
     }
 }

@@ -108,12 +108,25 @@ func childrenCPUTime() -> Double {
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
 
+/// CPU time of this whole process (all threads), for work spread over tasks.
+func processCPUTime() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+}
+
+enum BenchError: Error { case streamedDumpDiffers }
+
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 func ms(_ d: Duration) -> String { String(format: "%.1f ms", seconds(d) * 1000) }
 
 @main
 struct OVSBenchMain {
     static func main() async {
+        if let file = ProcessInfo.processInfo.environment["OVS_BENCH_PARSE_FILE"] {
+            parseOnly(file)
+            return
+        }
         guard geteuid() == 0 else {
             FileHandle.standardError.write(Data("ovs-bench: needs root (it builds a private Open vSwitch in a namespace)\n".utf8))
             exit(2)
@@ -132,6 +145,26 @@ struct OVSBenchMain {
             exit(2)
         }
         await sandbox.stop()
+    }
+
+    /// OVS_BENCH_PARSE_FILE=DUMP: parse a saved dump (see OVS_BENCH_SAVE_DUMP) repeatedly, without
+    /// root or Open vSwitch, to profile the parser alone.
+    static func parseOnly(_ file: String) {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            FileHandle.standardError.write(Data("ovs-bench: cannot read \(file)\n".utf8))
+            exit(2)
+        }
+        let rounds = max(1, Int(ProcessInfo.processInfo.environment["OVS_BENCH_REPEAT"] ?? "") ?? 5)
+        var cpu: [Double] = []
+        var flows = 0
+        for _ in 0..<rounds {
+            let c0 = threadCPUTime()
+            guard let dump = try? FlowDump(parsing: text) else { print("ovs-bench: \(file) does not parse"); exit(1) }
+            cpu.append(threadCPUTime() - c0)
+            flows = dump.flows.count
+        }
+        cpu.sort()
+        print("parse \(flows) flows: CPU min \(String(format: "%.1f", cpu[0] * 1000)) ms, median \(String(format: "%.1f", cpu[cpu.count / 2] * 1000)) ms over \(rounds) rounds")
     }
 
     static func run(_ s: OVSSandbox) async throws {
@@ -167,13 +200,28 @@ struct OVSBenchMain {
             dump = try FlowDump(parsing: text)
             parseCPU = min(parseCPU, threadCPUTime() - c0)
             let t2 = clock.now
+            if let path = ProcessInfo.processInfo.environment["OVS_BENCH_SAVE_DUMP"] { try text.write(toFile: path, atomically: true, encoding: .utf8) }
             fetchBest = min(fetchBest, t1 - t0)
             parseBest = min(parseBest, t2 - t1)
         }
         let total = fetchBest + parseBest
         print("  fetch dump (ovs-ofctl dump-flows):     \(ms(fetchBest)) wall, of which ovs-ofctl itself used \(String(format: "%.1f", ofctlCPU * 1000)) ms CPU")
         print("  parse \(dump!.flows.count) flows:                  \(ms(parseBest)) wall, \(String(format: "%.1f", parseCPU * 1000)) ms CPU  (\(String(format: "%.2f", parseCPU * 1e6 / Double(dump!.flows.count))) us/flow CPU)")
-        print("  fetch + parse:                         \(ms(total))  target <= 250 ms: \(seconds(total) <= 0.25 ? "met" : "MISSED")")
+        print("  fetch, then parse:                     \(ms(total))")
+        // The way Hopscope fetches: parsed while ovs-ofctl prints (OVSNode.fetchFlowDump).
+        var streamBest = Duration.seconds(1000)
+        var streamCPU = Double.infinity, streamOfctlCPU = Double.infinity
+        for _ in 0..<5 {
+            let t0 = clock.now
+            let k0 = childrenCPUTime(), p0 = processCPUTime()
+            let fetched = try await s.node.fetchFlowDump(bridge: b)
+            streamBest = min(streamBest, clock.now - t0)
+            streamCPU = min(streamCPU, processCPUTime() - p0)
+            streamOfctlCPU = min(streamOfctlCPU, childrenCPUTime() - k0)
+            // Counters and ages change between fetches: compare with a parse of the same text.
+            guard fetched.dump == (try FlowDump(parsing: fetched.text)) else { throw BenchError.streamedDumpDiffers }
+        }
+        print("  fetch + parse, overlapped:             \(ms(streamBest)) wall, hopscope \(String(format: "%.1f", streamCPU * 1000)) ms CPU, ovs-ofctl \(String(format: "%.1f", streamOfctlCPU * 1000)) ms CPU  target <= 250 ms: \(seconds(streamBest) <= 0.25 ? "met" : "MISSED")")
 
         let db = try s.node.readDatabase()
         let openFlow = try await s.node.collectOpenFlow(db)

@@ -150,6 +150,10 @@ public struct FlowField: Hashable, Sendable, Codable, CustomStringConvertible {
     private static let registry = build()
     public static let descriptors: [FieldDescriptor] = registry.0
     static let byName: [String: Int] = registry.1
+    /// Formats and widths by index, for the parser: reading them through `descriptor` copies the
+    /// whole descriptor (name and parts) for every value parsed.
+    static let formats: [FieldFormat] = descriptors.map(\.format)
+    static let widths: [Int] = descriptors.map(\.width)
 
     private static func build() -> ([FieldDescriptor], [String: Int]) {
         var list: [FieldDescriptor] = []

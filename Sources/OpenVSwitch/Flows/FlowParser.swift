@@ -23,32 +23,47 @@ public struct FlowDump: Sendable, Hashable, Codable {
 
     /// Parses dump text. A line is a flow when it holds `actions=`; a flow that cannot be read
     /// throws `FlowParseError` with its line and column.
-    public init(parsing text: String) throws {
+    init() {
         flows = []
         otherLines = []
-        let bytes = Array(text.utf8)
-        var number = 0
+    }
+
+    public init(parsing text: String) throws {
+        var text = text
+        (flows, otherLines) = try text.withUTF8 { try FlowDump.parse($0, firstLine: 1) }
+    }
+
+    /// Parses the lines in `bytes`, numbering them from `firstLine`. Repeated texts are made into
+    /// Strings once per call (`TextInterner`).
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int) throws -> ([OpenFlowRule], [NumberedLine]) {
+        var flows: [OpenFlowRule] = []
+        var otherLines: [NumberedLine] = []
+        let interner = TextInterner(base: bytes)
+        // Parsers hold the interner unowned; it must live until the last line is read.
+        defer { withExtendedLifetime(interner) {} }
+        var number = firstLine - 1
         var lineStart = 0
         while lineStart <= bytes.count {
             var lineEnd = lineStart
             while lineEnd < bytes.count && bytes[lineEnd] != 0x0A { lineEnd += 1 }
-            if lineStart == bytes.count && lineEnd == lineStart && number > 0 { break }  // text ended with a newline
+            if lineStart == bytes.count && lineEnd == lineStart && number >= firstLine { break }  // text ended with a newline
             number += 1
             var contentEnd = lineEnd
             if contentEnd > lineStart && bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
-            var parser = FlowTextParser(bytes: bytes, start: lineStart, end: contentEnd, line: number)
+            var parser = FlowTextParser(bytes: bytes, start: lineStart, end: contentEnd, line: number, interner: interner)
             if let actionsAt = parser.findActions() {
-                flows.append(try parser.parseRule(raw: parser.string(lineStart..<contentEnd), actionsAt: actionsAt))
+                flows.append(try parser.parseRule(raw: parser.uninterned(lineStart..<contentEnd), actionsAt: actionsAt))
             } else {
-                otherLines.append(NumberedLine(line: number, text: parser.string(lineStart..<contentEnd)))
+                otherLines.append(NumberedLine(line: number, text: parser.uninterned(lineStart..<contentEnd)))
             }
             lineStart = lineEnd + 1
         }
+        return (flows, otherLines)
     }
 
     static func looksLikeFlow(_ line: Substring) -> Bool {
         let bytes = Array(line.utf8)
-        return FlowTextParser(bytes: bytes, start: 0, end: bytes.count, line: 0).findActions() != nil
+        return bytes.withUnsafeBufferPointer { FlowTextParser(bytes: $0, start: 0, end: $0.count, line: 0).findActions() != nil }
     }
 
     /// Lines that report a failure (`ovs-ofctl: ...`, `...|WARN|...`), to show the operator.
@@ -65,24 +80,70 @@ let flowHeaderKeys: Set<String> = [
 /// Flag words printed between the counters and the match.
 let flowHeaderFlags: Set<String> = ["send_flow_rem", "check_overlap", "reset_counts", "no_packet_counts", "no_byte_counts", "no_readonly_table"]
 
+/// The header keys the parser reads values from; the others are only kept as text.
+enum FlowHeaderKey: Sendable { case cookie, table, packets, bytes, idleTimeout, hardTimeout, other }
+let flowHeaderKeyTable = ByteKeyTable<FlowHeaderKey>(flowHeaderKeys.map { key in
+    let k: FlowHeaderKey = switch key {
+    case "cookie": .cookie
+    case "table", "table_id": .table
+    case "n_packets": .packets
+    case "n_bytes": .bytes
+    case "idle_timeout": .idleTimeout
+    case "hard_timeout": .hardTimeout
+    default: .other
+    }
+    return (key, k)
+})
+let flowHeaderFlagTable = ByteKeyTable<Bool>(flowHeaderFlags.map { ($0, true) })
+/// Field names exactly as registered (`FlowField(named:)` also tries the lowercased name).
+let flowFieldTable = ByteKeyTable<Int>(FlowField.byName.map { ($0.key, $0.value) })
+let protocolShorthandTable = ByteKeyTable<ProtocolShorthand>(ProtocolShorthand.allCases.map { ($0.rawValue, $0) })
+let ctStateFlagTable: [(String, UInt64)] = ConntrackState.bits.map { ($0.0, UInt64($0.1)) }
+let tcpFlagTable: [(String, UInt64)] = PacketKey.tcpFlagBits.map { ($0.0, UInt64($0.1)) }
+
+/// Action names the parser types, read from bytes.
+enum FlowActionName: Sendable {
+    case load, resubmit, output, ct, drop, reserved(ReservedPort), conjunction, setField, gotoTable, modVlanVid, stripVlan, move
+    case modDataLinkSource, modDataLinkDestination, ctClear, learn, controller, modVlanPcp, pushVlan, setTunnel
+    case modNetworkSource, modNetworkDestination, modTransportSource, modTransportDestination, modNetworkTOS, decTTL, note
+    case setQueue, popQueue, writeMetadata, clone, exit
+}
+let flowActionNameTable = ByteKeyTable<FlowActionName>([
+    ("load", .load), ("resubmit", .resubmit), ("output", .output), ("ct", .ct), ("drop", .drop),
+    ("NORMAL", .reserved(.normal)), ("FLOOD", .reserved(.flood)), ("ALL", .reserved(.all)), ("LOCAL", .reserved(.local)), ("IN_PORT", .reserved(.inPort)),
+    ("normal", .reserved(.normal)), ("flood", .reserved(.flood)), ("all", .reserved(.all)), ("local", .reserved(.local)), ("in_port", .reserved(.inPort)),
+    ("conjunction", .conjunction), ("set_field", .setField), ("goto_table", .gotoTable), ("mod_vlan_vid", .modVlanVid), ("set_vlan_vid", .modVlanVid),
+    ("strip_vlan", .stripVlan), ("pop_vlan", .stripVlan), ("move", .move), ("mod_dl_src", .modDataLinkSource), ("mod_dl_dst", .modDataLinkDestination),
+    ("ct_clear", .ctClear), ("learn", .learn), ("CONTROLLER", .controller), ("controller", .controller), ("mod_vlan_pcp", .modVlanPcp),
+    ("set_vlan_pcp", .modVlanPcp), ("push_vlan", .pushVlan), ("set_tunnel", .setTunnel), ("set_tunnel64", .setTunnel),
+    ("mod_nw_src", .modNetworkSource), ("mod_nw_dst", .modNetworkDestination), ("mod_tp_src", .modTransportSource), ("mod_tp_dst", .modTransportDestination),
+    ("mod_nw_tos", .modNetworkTOS), ("dec_ttl", .decTTL), ("note", .note), ("set_queue", .setQueue), ("pop_queue", .popQueue),
+    ("write_metadata", .writeMetadata), ("clone", .clone), ("exit", .exit),
+])
+
 extension OpenFlowRule {
     /// Parses one flow line. Throws `FlowParseError` naming the column for malformed structure
     /// (unbalanced quotes or parentheses, no `actions=`) and for bad values of modelled fields.
     public init(parsing raw: String, line: Int = 1) throws {
-        let bytes = Array(raw.utf8)
-        var p = FlowTextParser(bytes: bytes, start: 0, end: bytes.count, line: line)
-        self = try p.parseRule(raw: raw)
+        var text = raw
+        self = try text.withUTF8 { bytes in
+            var p = FlowTextParser(bytes: bytes, start: 0, end: bytes.count, line: line)
+            return try p.parseRule(raw: raw)
+        }
     }
 }
 
 /// Byte-level scanner over one flow line. Works on UTF-8 bytes so that a 50,000-flow dump parses
 /// in tens of milliseconds; strings are made only for the text each item keeps.
 struct FlowTextParser {
-    /// The text (possibly a whole dump); this parser reads `start..<end`, one line.
-    let bytes: [UInt8]
+    /// The text (possibly a whole dump); this parser reads `start..<end`, one line. Borrowed for
+    /// the duration of the parse.
+    let bytes: UnsafeBufferPointer<UInt8>
     let start: Int
     let end: Int
     let line: Int
+    /// Shares Strings between the lines of one dump; nil for a single line.
+    unowned(unsafe) var interner: TextInterner? = nil
 
     func fail(_ at: Int, _ message: String) -> FlowParseError {
         FlowParseError(line: line, column: at - start + 1, message: message)
@@ -90,7 +151,58 @@ struct FlowTextParser {
     /// The text of `r`. Decoded from a buffer pointer: the ArraySlice overload takes Swift's slow
     /// generic path, which made string creation dominate parsing.
     func string(_ r: Range<Int>) -> String {
-        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+        if let interner { return interner.text(r) }
+        return uninterned(r)
+    }
+    func uninterned(_ r: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[r]), as: UTF8.self)
+    }
+
+    func isASCII(_ r: Range<Int>) -> Bool {
+        for i in r where bytes[i] >= 0x80 { return false }
+        return true
+    }
+    func contains(_ r: Range<Int>, _ c: UInt8) -> Bool {
+        for i in r where bytes[i] == c { return true }
+        return false
+    }
+    func equals(_ r: Range<Int>, _ word: StaticString) -> Bool {
+        guard r.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start
+        for k in 0..<r.count where bytes[r.lowerBound + k] != w[k] { return false }
+        return true
+    }
+    /// Plain decimal digits (no sign, at most 18 of them) as a number; nil for anything else, which
+    /// callers then read with the standard library's parsers so that every spelling keeps its meaning.
+    func digits(_ r: Range<Int>) -> Int? {
+        guard !r.isEmpty, r.count <= 18 else { return nil }
+        var v = 0
+        for i in r {
+            let c = bytes[i] &- 0x30
+            guard c <= 9 else { return nil }
+            v = v * 10 + Int(c)
+        }
+        return v
+    }
+    /// `Int(text)` for the text of `r`.
+    func int(_ r: Range<Int>) -> Int? { digits(r) ?? Int(string(r)) }
+
+    /// `FlowField(named:)` for the text of `r`, without making a String for ASCII names.
+    func field(named r: Range<Int>) -> FlowField? {
+        if let i = flowFieldTable.lookup(bytes, r) { return FlowField(index: i) }
+        guard isASCII(r) else { return FlowField(named: string(r)) }
+        guard contains(where: r, { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }), r.count <= 64 else { return nil }
+        // ASCII lowercasing is what String.lowercased() does to ASCII text.
+        var lower = [UInt8](repeating: 0, count: r.count)
+        for k in 0..<r.count {
+            let c = bytes[r.lowerBound + k]
+            lower[k] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c + 32 : c
+        }
+        return lower.withUnsafeBufferPointer { flowFieldTable.lookup($0, 0..<$0.count) }.map { FlowField(index: $0) }
+    }
+    func contains(where r: Range<Int>, _ predicate: (UInt8) -> Bool) -> Bool {
+        for i in r where predicate(bytes[i]) { return true }
+        return false
     }
 
     /// Index just past the item that starts at `i` and ends at a top-level `terminator` (or at
@@ -124,6 +236,7 @@ struct FlowTextParser {
     /// Splits `range` at top-level commas.
     func splitItems(_ range: Range<Int>) throws -> [Range<Int>] {
         var out: [Range<Int>] = []
+        out.reserveCapacity(8)
         var i = range.lowerBound
         if i == range.upperBound { return [] }
         while true {
@@ -159,36 +272,39 @@ struct FlowTextParser {
 
         // Header items: `key=value, ` and flag words followed by a space.
         var header: [OpenFlowRule.HeaderItem] = []
+        header.reserveCapacity(8)
         var cookie: UInt64 = 0, table = 0, packets: UInt64?, bytesCount: UInt64?, idle: Int?, hard: Int?
         headerLoop: while i < actionsAt {
             let e = try itemEnd(from: i, to: actionsAt, terminators: (UInt8(ascii: ","), UInt8(ascii: " ")))
             let token = bytes[i..<e]
             let eq = token.firstIndex(of: UInt8(ascii: "="))
-            let key = string(i..<(eq ?? e))
-            if let eq, flowHeaderKeys.contains(key), e < actionsAt, bytes[e] == UInt8(ascii: ","),
+            let keyRange = i..<(eq ?? e)
+            // Set<String> membership compares canonically equivalent text; the tables compare bytes.
+            // Every key is ASCII without letters that have canonical equivalents, so both agree.
+            if let eq, let key = flowHeaderKeyTable.lookup(bytes, keyRange), e < actionsAt, bytes[e] == UInt8(ascii: ","),
                e + 1 < actionsAt, bytes[e + 1] == UInt8(ascii: " ") {
                 var s = e + 1
                 while s < actionsAt && bytes[s] == UInt8(ascii: " ") { s += 1 }
-                var valueText: String { string((eq + 1)..<e) }
+                let valueRange = (eq + 1)..<e
                 switch key {
-                case "cookie":
-                    guard let v = number((eq + 1)..<e), v.high == 0 else { throw fail(eq + 1, "cookie must be a 64-bit number") }
+                case .cookie:
+                    guard let v = number(valueRange), v.high == 0 else { throw fail(eq + 1, "cookie must be a 64-bit number") }
                     cookie = v.low
-                case "table", "table_id":
-                    guard let t = Int(valueText), (0...255).contains(t) else { throw fail(eq + 1, "table must be 0-255") }
+                case .table:
+                    guard let t = int(valueRange), (0...255).contains(t) else { throw fail(eq + 1, "table must be 0-255") }
                     table = t
-                case "n_packets": packets = number((eq + 1)..<e)?.low
-                case "n_bytes": bytesCount = number((eq + 1)..<e)?.low
-                case "idle_timeout": idle = Int(valueText)
-                case "hard_timeout": hard = Int(valueText)
-                default: break
+                case .packets: packets = number(valueRange)?.low
+                case .bytes: bytesCount = number(valueRange)?.low
+                case .idleTimeout: idle = int(valueRange)
+                case .hardTimeout: hard = int(valueRange)
+                case .other: break
                 }
                 header.append(.init(text: string(i..<e), separator: string(e..<s)))
                 i = s
                 continue headerLoop
             }
-            if eq == nil, flowHeaderFlags.contains(key), e < actionsAt, bytes[e] == UInt8(ascii: " ") {
-                header.append(.init(text: key, separator: " "))
+            if eq == nil, flowHeaderFlagTable.lookup(bytes, keyRange) != nil, e < actionsAt, bytes[e] == UInt8(ascii: " ") {
+                header.append(.init(text: string(keyRange), separator: " "))
                 i = e + 1
                 continue headerLoop
             }
@@ -204,7 +320,9 @@ struct FlowTextParser {
         }
         var priority = OpenFlowRule.defaultPriority
         var match: [MatchItem] = []
-        for r in try splitItems(i..<matchEnd) {
+        let matchRanges = try splitItems(i..<matchEnd)
+        match.reserveCapacity(matchRanges.count)
+        for r in matchRanges {
             let item = try parseMatchItem(r)
             if case .priority(let p) = item.kind { priority = p }
             if case .table(let t) = item.kind { table = t }
@@ -222,20 +340,21 @@ struct FlowTextParser {
     func parseMatchItem(_ r: Range<Int>) throws -> MatchItem {
         let text = string(r)
         guard let eq = bytes[r].firstIndex(of: UInt8(ascii: "=")) else {
-            if let s = ProtocolShorthand(rawValue: text) { return MatchItem(kind: .shorthand(s), text: text) }
+            // Shorthand names are lowercase ASCII: comparing bytes agrees with String's comparison.
+            if let s = protocolShorthandTable.lookup(bytes, r) { return MatchItem(kind: .shorthand(s), text: text) }
             return MatchItem(kind: .unknown, text: text)
         }
-        let name = string(r.lowerBound..<eq)
+        let nameRange = r.lowerBound..<eq
         let valueRange = (eq + 1)..<r.upperBound
-        if name == "table" {
-            guard let t = Int(string(valueRange)), (0...255).contains(t) else { throw fail(eq + 1, "table must be 0-255") }
+        if equals(nameRange, "table") {
+            guard let t = int(valueRange), (0...255).contains(t) else { throw fail(eq + 1, "table must be 0-255") }
             return MatchItem(kind: .table(t), text: text)
         }
-        if name == "priority" {
-            guard let p = Int(string(valueRange)), (0...65535).contains(p) else { throw fail(eq + 1, "priority must be 0-65535") }
+        if equals(nameRange, "priority") {
+            guard let p = int(valueRange), (0...65535).contains(p) else { throw fail(eq + 1, "priority must be 0-65535") }
             return MatchItem(kind: .priority(p), text: text)
         }
-        guard let field = FlowField(named: name) else { return MatchItem(kind: .unknown, text: text) }
+        guard let field = field(named: nameRange) else { return MatchItem(kind: .unknown, text: text) }
         let v: ParsedValue
         do {
             v = try parseFieldValue(field, valueRange)
@@ -249,8 +368,8 @@ struct FlowTextParser {
 
     /// Parses `VALUE[/MASK]` for `field` in the field's own notation.
     func parseFieldValue(_ field: FlowField, _ r: Range<Int>) throws -> ParsedValue {
-        let d = field.descriptor
-        func bad(_ what: String) -> FlowParseError { fail(r.lowerBound, "\(d.name)=\(string(r)): expected \(what)") }
+        let format = FlowField.formats[field.index], width = FlowField.widths[field.index]
+        func bad(_ what: String) -> FlowParseError { fail(r.lowerBound, "\(field.name)=\(string(r)): expected \(what)") }
         var slash: Int?
         for i in r where bytes[i] == UInt8(ascii: "/") { slash = i; break }
         let valueRange = r.lowerBound..<(slash ?? r.upperBound)
@@ -258,9 +377,9 @@ struct FlowTextParser {
         var text: String { string(r) }
         var valuePart: Substring { Substring(string(valueRange)) }
         var maskPart: Substring? { maskRange.map { Substring(string($0)) } }
-        switch d.format {
+        switch format {
         case .number:
-            guard let v = number(valueRange), v.bitLength <= max(d.width, 16) else { throw bad("a number of \(d.width) bits") }
+            guard let v = number(valueRange), v.bitLength <= max(width, 16) else { throw bad("a number of \(width) bits") }
             var mask: Bits128?
             if let maskRange {
                 guard let m = number(maskRange) else { throw bad("a numeric mask") }
@@ -312,9 +431,13 @@ struct FlowTextParser {
                 guard let m = number(maskRange) else { throw bad("a numeric mask") }
                 return ParsedValue(value: v, mask: m)
             }
-            let flags = d.format == .ctState ? ConntrackState.bits.map { ($0.0, UInt64($0.1)) } : PacketKey.tcpFlagBits.map { ($0.0, UInt64($0.1)) }
+            let flags = format == .ctState ? ctStateFlagTable : tcpFlagTable
             var value: UInt64 = 0, mask: UInt64 = 0
-            try parseFlags(valuePart, table: flags, value: &value, mask: &mask, bad: bad)
+            if isASCII(valueRange) {
+                try parseFlags(valueRange, table: flags, value: &value, mask: &mask, bad: bad)
+            } else {
+                try parseFlags(valuePart, table: flags, value: &value, mask: &mask, bad: bad)
+            }
             return ParsedValue(value: Bits128(low: value), mask: Bits128(low: mask))
         case .fragment:
             // nw_frag bits: 1 = is a fragment, 2 = a later fragment.
@@ -398,6 +521,31 @@ struct FlowTextParser {
 
     /// `+trk-est` (also `trk|est` as ofproto/trace prints it): `+` or no sign sets the bit, `-`
     /// requires it clear; either way the bit is part of the mask.
+    /// `parseFlags` over ASCII bytes, where bytes and Characters are the same thing.
+    func parseFlags(_ r: Range<Int>, table: [(String, UInt64)], value: inout UInt64, mask: inout UInt64,
+                    bad: (String) -> FlowParseError) throws {
+        var tokenStart = r.lowerBound
+        var sign = UInt8(ascii: "+")
+        func flush(_ tokenEnd: Int) throws {
+            guard tokenEnd > tokenStart else { return }
+            let token = UnsafeBufferPointer(rebasing: bytes[tokenStart..<tokenEnd])
+            guard let bit = table.first(where: { $0.0.utf8.elementsEqual(token) })?.1 else {
+                throw bad("flags from \(table.map(\.0).joined(separator: ", "))")
+            }
+            mask |= bit
+            if sign == UInt8(ascii: "+") { value |= bit }
+        }
+        for i in r {
+            let c = bytes[i]
+            if c == UInt8(ascii: "+") || c == UInt8(ascii: "-") || c == UInt8(ascii: "|") {
+                try flush(i)
+                sign = c == UInt8(ascii: "-") ? c : UInt8(ascii: "+")
+                tokenStart = i + 1
+            }
+        }
+        try flush(r.upperBound)
+    }
+
     func parseFlags(_ s: Substring, table: [(String, UInt64)], value: inout UInt64, mask: inout UInt64,
                     bad: (String) -> FlowParseError) throws {
         var token = ""
@@ -428,6 +576,7 @@ struct FlowTextParser {
             guard r.count >= 2, bytes[r.upperBound - 1] == UInt8(ascii: "\"") else { throw fail(r.lowerBound, "unterminated quoted port name") }
             return .name(string((r.lowerBound + 1)..<(r.upperBound - 1)))
         }
+        if let n = digits(r) { return n <= Int(UInt32.max) ? .number(UInt32(n)) : .name(string(r)) }
         let text = string(r)
         if let n = UInt32(text) { return .number(n) }
         if text.hasPrefix("0x"), let n = UInt32(text.dropFirst(2), radix: 16) { return .number(n) }
@@ -441,8 +590,8 @@ struct FlowTextParser {
     func parseFieldReference(_ r: Range<Int>) -> FieldReference? {
         var open: Int?
         for i in r where bytes[i] == UInt8(ascii: "[") { open = i; break }
-        guard let open else { return FlowField(named: string(r)).map { FieldReference(field: $0) } }
-        guard bytes[r.upperBound - 1] == UInt8(ascii: "]"), let field = FlowField(named: string(r.lowerBound..<open)) else { return nil }
+        guard let open else { return field(named: r).map { FieldReference(field: $0) } }
+        guard bytes[r.upperBound - 1] == UInt8(ascii: "]"), let field = field(named: r.lowerBound..<open) else { return nil }
         let inner = (open + 1)..<(r.upperBound - 1)
         if inner.isEmpty { return FieldReference(field: field) }
         var dots: Int?
@@ -464,37 +613,46 @@ struct FlowTextParser {
     }
 
     /// Splits `name(args)`, `name:arg` or a bare word.
-    func actionParts(_ r: Range<Int>) -> (name: String, argument: Range<Int>?, parenthesised: Bool) {
+    func actionParts(_ r: Range<Int>) -> (name: Range<Int>, argument: Range<Int>?, parenthesised: Bool) {
         var i = r.lowerBound
         while i < r.upperBound {
             let c = bytes[i]
             if c == UInt8(ascii: "(") {
                 let close = bytes[r].lastIndex(of: UInt8(ascii: ")")) ?? r.upperBound
-                return (string(r.lowerBound..<i), (i + 1)..<max(i + 1, close), true)
+                return (r.lowerBound..<i, (i + 1)..<max(i + 1, close), true)
             }
-            if c == UInt8(ascii: ":") { return (string(r.lowerBound..<i), (i + 1)..<r.upperBound, false) }
+            if c == UInt8(ascii: ":") { return (r.lowerBound..<i, (i + 1)..<r.upperBound, false) }
             i += 1
         }
-        return (string(r), nil, false)
+        return (r, nil, false)
     }
 
     func parseAction(_ r: Range<Int>) throws -> FlowAction {
         let text = string(r)
-        let (name, arg, paren) = actionParts(r)
+        let (nameRange, arg, paren) = actionParts(r)
+        var name: String { string(nameRange) }
         func make(_ k: FlowActionKind) -> FlowAction { FlowAction(k, text: text) }
         func opaque(_ why: String) -> FlowAction { FlowAction(.opaque(reason: why), text: text) }
         func argText() -> String { arg.map { string($0) } ?? "" }
         func number(_ s: String) -> UInt64? { Bits128(parsing: Substring(s)).flatMap { $0.high == 0 ? $0.low : nil } }
 
-        switch name {
-        case "load":
+        // Action names are ASCII without letters that have canonical equivalents, so looking their
+        // bytes up agrees with comparing Strings.
+        guard let actionName = flowActionNameTable.lookup(bytes, nameRange) else {
+            if arg == nil, let n = digits(nameRange), n <= Int(UInt32.max) { return make(.output(.number(UInt32(n)))) }
+            if arg == nil, let n = UInt32(name) { return make(.output(.number(n))) }
+            return opaque("action \(name) is not modelled")
+        }
+        switch actionName {
+        case .load:
             guard let arg, let arrow = findArrow(arg) else { return opaque("load without '->'") }
             guard let dst = parseFieldReference((arrow + 2)..<arg.upperBound) else { return opaque("load into a field Hopscope does not model") }
             guard let v = self.number(arg.lowerBound..<arrow) else { return opaque("load of a non-numeric value") }
             return make(.load(value: v, destination: dst))
-        case "resubmit":
+        case .resubmit:
             guard let arg else { return opaque("resubmit without arguments") }
             if !paren { return make(.resubmit(port: try parsePortReference(arg), table: nil, ct: false)) }
+            if isASCII(arg) { return try parseResubmitArguments(arg, r, make: make, opaque: opaque) }
             let items = string(arg).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard (1...3).contains(items.count) else { return opaque("resubmit takes (port,table[,ct])") }
             var port: PortReference?
@@ -510,16 +668,24 @@ struct FlowTextParser {
             let ct = items.count == 3 && items[2] == "ct"
             if items.count == 3 && !ct { return opaque("resubmit option \(items[2]) is not modelled") }
             return make(.resubmit(port: port, table: table, ct: ct))
-        case "output":
+        case .output:
             guard let arg else { return opaque("output without a port") }
-            if let ref = parseFieldReference(arg), string(arg).contains("[") { return make(.outputField(ref)) }
+            // The bracket test first: it is cheap, and most outputs are plain port numbers.
+            let bracket = isASCII(arg) ? contains(arg, UInt8(ascii: "[")) : string(arg).contains("[")
+            if bracket, let ref = parseFieldReference(arg) { return make(.outputField(ref)) }
             if paren { return opaque("output(...) options are not modelled") }
             return make(.output(try parsePortReference(arg)))
-        case "ct": return make(.conntrack(try parseConntrack(arg)))
-        case "drop": return make(.drop)
-        case "NORMAL", "FLOOD", "ALL", "LOCAL", "IN_PORT", "normal", "flood", "all", "local", "in_port":
-            return make(.output(.reserved(ReservedPort(rawValue: name.uppercased())!)))
-        case "conjunction":
+        case .ct: return make(.conntrack(try parseConntrack(arg)))
+        case .drop: return make(.drop)
+        case .reserved(let port):
+            return make(.output(.reserved(port)))
+        case .conjunction:
+            if let arg, let c = plainConjunction(arg) {
+                guard (1...64).contains(c.n), (1...c.n).contains(c.k) else {
+                    throw fail(r.lowerBound, "conjunction clause must be K/N with 1 <= K <= N <= 64")
+                }
+                return make(.conjunction(id: c.id, clause: c.k, clauses: c.n))
+            }
             let a = argText()
             let pieces = a.split(separator: ",")
             guard pieces.count == 2, let id = UInt32(pieces[0]) else { throw fail(r.lowerBound, "conjunction(ID,K/N) expected") }
@@ -528,69 +694,107 @@ struct FlowTextParser {
                 throw fail(r.lowerBound, "conjunction clause must be K/N with 1 <= K <= N <= 64")
             }
             return make(.conjunction(id: id, clause: k, clauses: n))
-        case "set_field":
+        case .setField:
             guard let arg, let arrow = findArrow(arg) else { return opaque("set_field without '->'") }
             let fieldRange = (arrow + 2)..<arg.upperBound
             guard let field = FlowField(named: string(fieldRange)) else { return opaque("set_field to \(string(fieldRange)) is not modelled") }
             let v = try parseFieldValue(field, arg.lowerBound..<arrow)
             if v.portName != nil { return opaque("set_field of a port name is not modelled") }
             return make(.setField(field: field, value: v.value, mask: v.mask))
-        case "goto_table":
+        case .gotoTable:
             guard let t = Int(argText()), (0...255).contains(t) else { throw fail(r.lowerBound, "goto_table needs a table 0-255") }
             return make(.gotoTable(t))
-        case "mod_vlan_vid", "set_vlan_vid":
+        case .modVlanVid:
             guard let v = number(argText()), v < 4096 else { throw fail(r.lowerBound, "\(name) needs a VLAN ID 0-4095") }
             return make(.modVlanVid(UInt16(v)))
-        case "strip_vlan", "pop_vlan": return make(.stripVlan)
-        case "move":
+        case .stripVlan: return make(.stripVlan)
+        case .move:
             guard let arg, let arrow = findArrow(arg) else { return opaque("move without '->'") }
             guard let src = parseFieldReference(arg.lowerBound..<arrow), let dst = parseFieldReference((arrow + 2)..<arg.upperBound) else {
                 return opaque("move between fields Hopscope does not model")
             }
             guard src.width == dst.width else { throw fail(r.lowerBound, "move source and destination widths differ") }
             return make(.move(source: src, destination: dst))
-        case "mod_dl_src", "mod_dl_dst":
+        case .modDataLinkSource, .modDataLinkDestination:
             guard let m = MACAddress(argText()) else { throw fail(r.lowerBound, "\(name) needs a MAC address") }
-            return make(name == "mod_dl_src" ? .modDataLinkSource(m) : .modDataLinkDestination(m))
-        case "ct_clear": return make(.conntrackClear)
-        case "learn": return make(.learn(try parseLearn(arg)))
-        case "CONTROLLER", "controller": return make(.controller)
-        case "mod_vlan_pcp", "set_vlan_pcp":
+            if case .modDataLinkSource = actionName { return make(.modDataLinkSource(m)) }
+            return make(.modDataLinkDestination(m))
+        case .ctClear: return make(.conntrackClear)
+        case .learn: return make(.learn(try parseLearn(arg)))
+        case .controller: return make(.controller)
+        case .modVlanPcp:
             guard let v = number(argText()), v < 8 else { throw fail(r.lowerBound, "\(name) needs a priority 0-7") }
             return make(.modVlanPcp(UInt8(v)))
-        case "push_vlan":
+        case .pushVlan:
             guard let v = number(argText()), v <= 0xffff else { throw fail(r.lowerBound, "push_vlan needs an Ethertype") }
             return make(.pushVlan(UInt16(v)))
-        case "set_tunnel", "set_tunnel64":
+        case .setTunnel:
             guard let v = number(argText()) else { throw fail(r.lowerBound, "\(name) needs a tunnel ID") }
             return make(.setTunnel(v))
-        case "mod_nw_src", "mod_nw_dst":
+        case .modNetworkSource, .modNetworkDestination:
             guard let a = IPv4Address(argText()) else { throw fail(r.lowerBound, "\(name) needs an IPv4 address") }
-            return make(name == "mod_nw_src" ? .modNetworkSource(a) : .modNetworkDestination(a))
-        case "mod_tp_src", "mod_tp_dst":
+            if case .modNetworkSource = actionName { return make(.modNetworkSource(a)) }
+            return make(.modNetworkDestination(a))
+        case .modTransportSource, .modTransportDestination:
             guard let v = number(argText()), v <= 0xffff else { throw fail(r.lowerBound, "\(name) needs a port number") }
-            return make(name == "mod_tp_src" ? .modTransportSource(UInt16(v)) : .modTransportDestination(UInt16(v)))
-        case "mod_nw_tos":
+            if case .modTransportSource = actionName { return make(.modTransportSource(UInt16(v))) }
+            return make(.modTransportDestination(UInt16(v)))
+        case .modNetworkTOS:
             guard let v = number(argText()), v <= 0xff else { throw fail(r.lowerBound, "mod_nw_tos needs a value 0-255") }
             return make(.modNetworkTOS(UInt8(v)))
-        case "dec_ttl": return paren ? opaque("dec_ttl(ids) is not modelled") : make(.decrementTTL)
-        case "note": return make(.note)
-        case "set_queue": return make(.setQueue)
-        case "pop_queue": return make(.popQueue)
-        case "write_metadata":
+        case .decTTL: return paren ? opaque("dec_ttl(ids) is not modelled") : make(.decrementTTL)
+        case .note: return make(.note)
+        case .setQueue: return make(.setQueue)
+        case .popQueue: return make(.popQueue)
+        case .writeMetadata:
             let parts = argText().split(separator: "/", maxSplits: 1)
             guard let v = parts.first.flatMap({ number(String($0)) }) else { throw fail(r.lowerBound, "write_metadata needs a value") }
             let m = parts.count == 2 ? number(String(parts[1])) : UInt64.max
             guard let m else { throw fail(r.lowerBound, "write_metadata mask must be a number") }
             return make(.writeMetadata(value: v, mask: m))
-        case "clone":
+        case .clone:
             guard let arg else { return make(.clone([])) }
             return make(.clone(try parseActions(arg)))
-        case "exit": return make(.exit)
-        default:
-            if arg == nil, let n = UInt32(name) { return make(.output(.number(n))) }
-            return opaque("action \(name) is not modelled")
+        case .exit: return make(.exit)
         }
+    }
+
+    /// `resubmit(PORT,TABLE[,ct])` arguments read from ASCII bytes: the same checks, in the same
+    /// order, as splitting the argument text at every comma.
+    func parseResubmitArguments(_ arg: Range<Int>, _ r: Range<Int>, make: (FlowActionKind) -> FlowAction,
+                                opaque: (String) -> FlowAction) throws -> FlowAction {
+        var items: [Range<Int>] = []
+        var itemStart = arg.lowerBound
+        for i in arg where bytes[i] == UInt8(ascii: ",") {
+            items.append(itemStart..<i)
+            itemStart = i + 1
+            if items.count > 3 { break }
+        }
+        if items.count <= 3 { items.append(itemStart..<arg.upperBound) }
+        guard (1...3).contains(items.count) else { return opaque("resubmit takes (port,table[,ct])") }
+        var port: PortReference?
+        if !items[0].isEmpty { port = try parsePortReference(items[0]) }
+        var table: Int?
+        if items.count >= 2, !items[1].isEmpty {
+            guard let t = int(items[1]), (0...255).contains(t) else { throw fail(r.lowerBound, "resubmit table must be 0-255") }
+            table = t
+        }
+        let ct = items.count == 3 && equals(items[2], "ct")
+        if items.count == 3 && !ct { return opaque("resubmit option \(string(items[2])) is not modelled") }
+        return make(.resubmit(port: port, table: table, ct: ct))
+    }
+
+    /// `ID,K/N` written with plain digits only (what OVS prints); nil for any other spelling,
+    /// which the text path reads.
+    func plainConjunction(_ arg: Range<Int>) -> (id: UInt32, k: Int, n: Int)? {
+        var comma: Int?, slash: Int?
+        for i in arg {
+            if bytes[i] == UInt8(ascii: ",") { guard comma == nil else { return nil }; comma = i }
+            if bytes[i] == UInt8(ascii: "/") { guard slash == nil, comma != nil else { return nil }; slash = i }
+        }
+        guard let comma, let slash, let id = digits(arg.lowerBound..<comma), id <= Int(UInt32.max),
+              let k = digits((comma + 1)..<slash), let n = digits((slash + 1)..<arg.upperBound) else { return nil }
+        return (UInt32(id), k, n)
     }
 
     /// Index of the top-level `->` in `r`.
@@ -610,11 +814,18 @@ struct FlowTextParser {
         var ct = ConntrackAction()
         guard let arg else { return ct }
         for item in try splitItems(arg) {
-            let (name, value, _) = actionParts(item)
+            let (nameRange, value, _) = actionParts(item)
+            let name = string(nameRange)
             let text = string(item)
-            if let eq = text.firstIndex(of: "="), !text.hasPrefix("exec(") && !text.hasPrefix("nat(") {
-                let key = String(text[..<eq])
-                let val = String(text[text.index(after: eq)...])
+            var keyAndValue: (String, String)?
+            if isASCII(item) {
+                if let eq = bytes[item].firstIndex(of: UInt8(ascii: "=")), !text.hasPrefix("exec(") && !text.hasPrefix("nat(") {
+                    keyAndValue = (string(item.lowerBound..<eq), string((eq + 1)..<item.upperBound))
+                }
+            } else if let eq = text.firstIndex(of: "="), !text.hasPrefix("exec(") && !text.hasPrefix("nat(") {
+                keyAndValue = (String(text[..<eq]), String(text[text.index(after: eq)...]))
+            }
+            if let (key, val) = keyAndValue {
                 switch key {
                 case "table":
                     guard let t = Int(val), (0...255).contains(t) else { throw fail(item.lowerBound, "ct table must be 0-255") }

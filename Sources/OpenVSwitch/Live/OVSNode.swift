@@ -53,6 +53,18 @@ public struct OVSNode: Sendable {
         return (argv, r.standardOutput)
     }
 
+    /// Runs `ovs-ofctl dump-flows` and parses its output while it arrives (parsing overlaps with
+    /// ovs-ofctl printing). Same text and the same `FlowDump` as `dumpFlows` then
+    /// `FlowDump(parsing:)`; throws `CommandError` when ovs-ofctl fails, else the first
+    /// `FlowParseError`.
+    public func fetchFlowDump(bridge: String, protocols: [String] = [], table: Int? = nil) async throws -> (argv: [String], text: String, dump: FlowDump) {
+        let argv = dumpFlowsCommand(bridge: bridge, protocols: protocols, table: table)
+        let stream = FlowDumpStream()
+        try await HostCommand.stream(argv, environment: environment, timeout: timeout) { stream.append($0) }
+        let parsed = try stream.finish()
+        return (argv, parsed.text, parsed.dump)
+    }
+
     /// Runs `ovs-ofctl show` and parses the ports.
     public func openFlowPorts(bridge: String, protocols: [String] = []) async throws -> [OVSOpenFlowPort] {
         let r = try await HostCommand.run(["ovs-ofctl"] + OVSNode.versionArguments(protocols) + ["show", managementSocket(bridge)],

@@ -79,6 +79,14 @@ import Testing
             try await s.appctl(["fdb/add", "hsovs-b", "hsovs-f5", "6", "fa:16:3e:00:00:06"])
             let node = s.node
             let (_, _, model) = try await node.snapshotModel()
+            // Parsing while ovs-ofctl prints gives the flows that fetching, then parsing gives.
+            let fetched = try await node.fetchFlowDump(bridge: "hsovs-a")
+            let plain = try FlowDump(parsing: try await node.dumpFlows(bridge: "hsovs-a").text)
+            #expect(fetched.dump == (try FlowDump(parsing: fetched.text)))
+            #expect(fetched.dump.flows.count == 21)
+            #expect(fetched.dump.flows.map(\.match) == plain.flows.map(\.match))
+            #expect(fetched.dump.flows.map(\.actions) == plain.flows.map(\.actions))
+            await #expect(throws: CommandError.self) { try await node.fetchFlowDump(bridge: "hsovs-none") }
             var packets: [OraclePacket] = []
             for inPort in ["hsovs-f1", "hsovs-f2", "hsovs-f3"] {
                 for src in ["10.1.2.3", "10.2.3.4", "10.3.0.1"] {
