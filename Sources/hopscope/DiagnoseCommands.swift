@@ -14,7 +14,7 @@ extension CommandGroups {
 /// `hopscope diagnose INSTANCE [--to DEST | --from SRC]`: the walks plus every check, the verdict
 /// line first, then the findings ranked by how surely they explain the failure.
 ///
-/// The command runs in three steps that other commands and tests reuse: `DiagnoseCommand.snapshots`
+/// The command runs in three steps that other commands and tests reuse: `SnapshotOptions.snapshots`
 /// (collect or load), `Diagnoser.walk` (plan and walk), `Diagnoser.evaluate` (checks, ranking,
 /// verdict). Active probing adds its `ProbeObservation`s to the run between the last two (see
 /// `diagnose(snapshots:observe:)`).
@@ -85,7 +85,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
         var run: DiagnosisRun?
         let probes = ProbeSink()
         try await exitingWithStatus2 {
-            let snapshots = try await DiagnoseCommand.snapshots(snapshot, namespacePrefix: namespacePrefix, command: "diagnose")
+            let snapshots = try await snapshot.snapshots(namespacePrefix: namespacePrefix, command: "diagnose")
             run = try await DiagnoseCommand.diagnose(request, snapshots: snapshots,
                                                      observe: probing.active ? ActiveProbing.observer(probing.options, sink: probes) : nil)
         }
@@ -98,18 +98,6 @@ struct DiagnoseCommand: AsyncParsableCommand {
         }
         if run.verdict.exitCode != 0 { throw ExitCode(run.verdict.exitCode) }
         if ActiveProbing.unansweredProbeLine(run) != nil { throw ExitCode(1) }
-    }
-
-    /// The snapshots to diagnose: the files given, else one collected live (only the namespaces
-    /// named PREFIX… when `namespacePrefix` is set). Throws `RuntimeError` saying what to do.
-    static func snapshots(_ options: SnapshotOptions, namespacePrefix: String?, command: String) async throws -> [Snapshot] {
-        if options.isOffline { return try options.load() }
-        var collector = CollectorOptions()
-        collector.collectorName = "hopscope \(Hopscope.configuration.version)"
-        if let namespacePrefix { try collector.selectNamespaces(prefix: namespacePrefix) }
-        do { return [try await SnapshotCollector.collect(collector)] } catch let e as MissingCapabilityError {
-            throw RuntimeError("\(e) (run hopscope \(command) as root, or give --snapshot FILE)")
-        }
     }
 
     /// Plans and walks `request` on `snapshots`, lets `observe` add what active probing saw to

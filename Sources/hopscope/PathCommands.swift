@@ -63,16 +63,7 @@ struct PathCommand: AsyncParsableCommand {
     func run() async throws {
         var result: PathResult?
         try await exitingWithStatus2 {
-            let snapshots: [Snapshot]
-            if snapshot.isOffline {
-                snapshots = try snapshot.load()
-            } else {
-                var options = CollectorOptions()
-                options.collectorName = "hopscope \(Hopscope.configuration.version)"
-                do { snapshots = [try await SnapshotCollector.collect(options)] } catch let e as MissingCapabilityError {
-                    throw RuntimeError("\(e) (run hopscope path as root, or give --snapshot FILE)")
-                }
-            }
+            let snapshots = try await snapshot.snapshots(command: "path")
             let request = PathRequest(instance: instance, direction: to.map { .to($0) } ?? .from(from!),
                                       proto: PathProtocol(parsing: proto)!, size: size)
             let tracer = PathTracer(snapshots: snapshots)

@@ -93,7 +93,7 @@ struct ServiceOptions: ParsableArguments {
     func report<R>(command: String, _ make: ([Snapshot]) async throws -> R) async throws -> R {
         var report: R?
         try await exitingWithStatus2 {
-            report = try await make(try await DiagnoseCommand.snapshots(snapshot, namespacePrefix: namespacePrefix, command: command))
+            report = try await make(try await snapshot.snapshots(namespacePrefix: namespacePrefix, command: command))
         }
         guard let report else { throw ExitCode(2) }
         return report

@@ -23,6 +23,19 @@ struct SnapshotOptions: ParsableArguments {
     func load() throws -> [Snapshot] {
         try SnapshotFiles.load(files)
     }
+
+    /// The snapshots a walking command (path, diagnose, dhcp, dns) works on: the files given, else
+    /// one collected live (only the namespaces named PREFIX… when `namespacePrefix` is set).
+    /// Throws `RuntimeError` saying what to do (run `command` as root, or give --snapshot).
+    func snapshots(namespacePrefix: String? = nil, command: String) async throws -> [Snapshot] {
+        if isOffline { return try load() }
+        var collector = CollectorOptions()
+        collector.collectorName = "hopscope \(Hopscope.configuration.version)"
+        if let namespacePrefix { try collector.selectNamespaces(prefix: namespacePrefix) }
+        do { return [try await SnapshotCollector.collect(collector)] } catch let e as MissingCapabilityError {
+            throw RuntimeError("\(e) (run hopscope \(command) as root, or give --snapshot FILE)")
+        }
+    }
 }
 
 extension CollectorOptions {
