@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "HopscopeModelTests", dependencies: ["HopscopeModel"], swiftSettings: strict),
         .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"], swiftSettings: strict),
         .testTarget(
-            name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel"],
+            name: "PacketsTests", dependencies: ["Packets", "Capture", "HopscopeModel", "Namespaces"],
             exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMnl", "HopscopeModel"],
                     exclude: ["Fixtures"], swiftSettings: strict),

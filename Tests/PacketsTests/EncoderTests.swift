@@ -195,9 +195,9 @@ import Testing
 
     // MARK: tshark agrees, and marks every checksum good
 
-    @Test func tsharkReadsEveryFrameAsWeDoWithGoodChecksums() throws {
+    @Test func tsharkReadsEveryFrameAsWeDoWithGoodChecksums() async throws {
         let frames = try Self.frames()
-        let decoded = try Tshark.decode(frames.map(\.1))
+        let decoded = try await Tshark.decode(frames.map(\.1))
         #expect(decoded.count == frames.count)
         var compared = 0
         for (index, (label, frame)) in frames.enumerated() where index < decoded.count {
@@ -258,11 +258,11 @@ enum Tshark {
 
     /// Each frame's layers as tshark reads them: protocol -> one flattened field dict per
     /// instance (the flattening of scripts/oracle/record-tshark.py, status fields kept).
-    static func decode(_ frames: [[UInt8]]) throws -> [[String: [Fields]]] {
+    static func decode(_ frames: [[UInt8]]) async throws -> [[String: [Fields]]] {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hopscope-encoders-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pcap")
         defer { try? FileManager.default.removeItem(at: path) }
         try pcap(frames).write(to: path)
-        let (data, status) = try toolOutput("/usr/bin/env", ["tshark", "-n", "-r", path.path, "-T", "json", "--no-duplicate-keys",
+        let (data, status) = try await toolOutput("/usr/bin/env", ["tshark", "-n", "-r", path.path, "-T", "json", "--no-duplicate-keys",
                                                              "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
         try #require(status == 0, "tshark failed (is it installed? apt-get install tshark)")
         let packets = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])

@@ -6,8 +6,8 @@ import Testing
 /// shared real captures.
 @Suite struct SummaryOracleTests {
     /// tcpdump's lines per packet; a continuation line (VXLAN's inner frame) is joined with `: `.
-    static func tcpdumpLines(_ path: String) throws -> [String] {
-        let data = try toolOutput("/usr/bin/tcpdump", ["-n", "-S", "-t", "-#", "-r", path]).output
+    static func tcpdumpLines(_ path: String) async throws -> [String] {
+        let data = try await toolOutput("/usr/bin/tcpdump", ["-n", "-S", "-t", "-#", "-r", path]).output
         var packets: [String] = []
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.drop { $0 == " " }
@@ -88,14 +88,14 @@ import Testing
     /// Every packet of the shared captures whose layers Hopscope summarises in tcpdump's words
     /// prints what tcpdump prints (or tcpdump's line continues with detail Hopscope does not
     /// decode, or Hopscope's continues with what it adds: DHCP message types, VXLAN's inner packet).
-    @Test func summariesMatchTcpdump() throws {
+    @Test func summariesMatchTcpdump() async throws {
         var total = 0, exact = 0, extended = 0, core = 0
         var failures: [String] = []
         var report = ""
         for path in sharedCaptures() {
             let rel = String(path.dropFirst(sharedPcapDirectory.path.count + 1))
             guard let (link, frames, _) = try? readCaptureUntilError(path), link.isSupported else { continue }
-            let expected = try Self.tcpdumpLines(path)
+            let expected = try await Self.tcpdumpLines(path)
             for (i, frame) in frames.enumerated() where i < expected.count {
                 let packet = frame.decode(link)
                 let ours = frame.bytes.withUnsafeBytes { packet.summary(in: $0) }

@@ -1,5 +1,6 @@
 import Capture
 import Foundation
+import Namespaces
 import Packets
 import Testing
 
@@ -69,18 +70,9 @@ func sharedCaptures(under sub: String = "") -> [String] {
     return out.sorted()
 }
 
-/// Runs a tool (tshark, tcpdump) to completion and returns its standard output and exit status;
-/// its standard error is discarded.
-func toolOutput(_ executable: String, _ arguments: [String]) throws -> (output: Data, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    // Read before waiting: a full pipe would otherwise block the tool forever.
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (data, process.terminationStatus)
+/// Runs a tool (tshark, tcpdump) to completion and returns its standard output and exit status,
+/// through `HostCommand` (async: the test's thread is not held while the tool runs).
+func toolOutput(_ executable: String, _ arguments: [String]) async throws -> (output: Data, status: Int32) {
+    let r = try await HostCommand.run([executable] + arguments, timeout: .seconds(300), check: false)
+    return (Data(r.standardOutput.utf8), r.exitCode)
 }
