@@ -26,15 +26,24 @@ import Testing
     }
 
     @Test func deadlineStopsTheProcess() async throws {
+        // A long sleep with a unique argument: unit tests share a 2-thread pool with CPU-bound
+        // tests, so the deadline can fire many seconds late; it must still fire well before the
+        // sleep would end, and the sleep must then be gone.
+        let seconds = "600.\(UInt16.random(in: 1...9999))"
         let start = ContinuousClock.now
         do {
-            try await HostCommand.run(["sleep", "30"], timeout: .milliseconds(300))
+            try await HostCommand.run(["sleep", seconds], timeout: .milliseconds(300))
             Issue.record("expected a timeout")
         } catch let e as CommandError {
             #expect(e.reason == .timedOut(.milliseconds(300)))
         }
-        // Not a speed assertion: only that the 30 s sleep was stopped rather than waited for.
-        #expect(ContinuousClock.now - start < .seconds(20))
+        // Not a speed assertion: only that the sleep was stopped rather than waited for.
+        #expect(ContinuousClock.now - start < .seconds(300))
+        let running = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init).filter { pid in
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return cmdline == "sleep\0\(seconds)\0"
+        } ?? []
+        #expect(running.isEmpty, "sleep \(seconds) still runs as \(running)")
     }
 
     @Test func missingProgramIsCouldNotStart() async throws {
