@@ -72,49 +72,53 @@ extension PathTracer {
         }
         // A guest behind a tap owns no interface the snapshots hold; what the host knows of it stands in.
         let guest = owners.isEmpty ? guestAnsweringARP(for: nextHop, from: inv, ns: ns, device: device) : nil
-        // An entry from before a change, which the kernel does not trust as it stands: a FAILED
-        // one (an earlier attempt) is asked anew on the next packet, a learned one holding another
-        // MAC than the only owner of the address on the same layer 2 (br-phy's before Open vSwitch
-        // changed it) is re-probed when it next needs confirming. The owner then answers.
-        var earlier: (entry: Evidence, state: String)?
-        let sole = owners.count == 1 ? owners[0] : nil
-        let soleMAC = sole.flatMap { topology.interface($0)?.link.mac }
-        let soleOnSameL2 = sole.map { o in
-            inv.link(named: device).map { linkLayerDomain(of: InterfaceID(namespace: ns, index: $0.index)).contains(o) } ?? false
-        } ?? false
+        var failedEntry: Evidence?
         if let n = entries.first {
             let ev = Evidence(kind: .neighbor, source: "ip neigh \(ns.label)", text: n.text)
+            // An entry that disagrees with the only owner of the address on the same layer 2 is
+            // from before a change: a FAILED one (an earlier attempt) is asked anew on the next
+            // packet, a learned one holding another MAC (br-phy's before Open vSwitch changed it)
+            // is re-probed when it next needs confirming. The owner answers with its current MAC.
             let learned = n.mac != nil && !n.state.contains(.permanent) && !n.state.contains(.noARP)
-            let outdated = learned && soleMAC != nil && soleMAC != n.mac && soleOnSameL2
-            if n.state.isUsable, let mac = n.mac, !outdated {
-                return NeighbourResolution(mac: mac, evidence: [ev], problem: nil, isUnknown: false, ownerInSnapshots: !owners.isEmpty,
-                                           stateText: n.state.names.joined(separator: ","))
-            }
-            if n.state.contains(.failed) || outdated {
-                guard !owners.isEmpty || guest != nil else {
-                    return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is FAILED: nobody answers ARP for it",
-                                               isUnknown: false, ownerInSnapshots: false, stateText: "FAILED")
-                }
+            let unconfirmed = n.state.contains(.failed) || learned
+            if unconfirmed, let o = owners.first, owners.count == 1, let mac = topology.interface(o)?.link.mac, mac != n.mac,
+               let dev = inv.link(named: device), linkLayerDomain(of: InterfaceID(namespace: ns, index: dev.index)).contains(o) {
+                let name = topology.interface(o)?.name ?? "?"
+                let state = n.state.names.joined(separator: ",")
+                let note = Evidence(kind: .address, source: "ip addr \(o.namespace.label)", text: "\(name): \(nextHop) link/ether \(mac)",
+                                    note: "the \(state) entry is from an earlier exchange; \(name)@\(o.namespace.label) owns \(nextHop) on the same layer 2 and answers the next ARP")
                 let entry = n.state.contains(.failed)
                     ? Evidence(kind: .neighbor, source: ev.source, text: n.text,
                                note: "an earlier ARP for \(nextHop) went unanswered; the next packet asks again")
                     : ev
-                earlier = (entry, n.state.names.joined(separator: ","))
+                return NeighbourResolution(mac: mac, evidence: [entry, note], problem: nil, isUnknown: false, ownerInSnapshots: true,
+                                           stateText: "\(state) (re-resolved to owner \(name))")
+            }
+            if n.state.isUsable, let mac = n.mac {
+                return NeighbourResolution(mac: mac, evidence: [ev], problem: nil, isUnknown: false, ownerInSnapshots: !owners.isEmpty,
+                                           stateText: n.state.names.joined(separator: ","))
+            }
+            if n.state.contains(.failed) {
+                guard !owners.isEmpty || guest != nil else {
+                    return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is FAILED: nobody answers ARP for it",
+                                               isUnknown: false, ownerInSnapshots: false, stateText: "FAILED")
+                }
+                // The kernel asks again for the next packet to a FAILED neighbour, and an owner that is up answers.
+                failedEntry = Evidence(kind: .neighbor, source: ev.source, text: n.text,
+                                       note: "an earlier ARP for \(nextHop) went unanswered; the next packet asks again")
             }
             if n.state.contains(.incomplete), owners.isEmpty, guest == nil {
                 return NeighbourResolution(mac: nil, evidence: [ev], problem: "the neighbour entry for \(nextHop) on \(device) is INCOMPLETE: ARP is unanswered so far",
                                            isUnknown: false, ownerInSnapshots: false, stateText: "INCOMPLETE")
             }
         }
-        if let sole, let mac = soleMAC, let o = topology.interface(sole) {
-            let place = "\(o.name)@\(sole.namespace.label)"
-            let note = earlier.map { "the \($0.state) entry is from an earlier exchange; \(place) owns \(nextHop)\(soleOnSameL2 ? " on the same layer 2" : "") and answers the next ARP" }
-                ?? "no neighbour entry for \(nextHop) on \(device); \(place) owns it, ARP would resolve to its MAC"
-            let owner = Evidence(kind: .address, source: "ip addr \(sole.namespace.label)",
-                                 text: "\(o.name): \(o.addresses.first { $0.address == nextHop }?.description ?? nextHop.description) link/ether \(mac)", note: note)
-            return NeighbourResolution(mac: mac, evidence: [earlier?.entry].compactMap { $0 } + [owner], problem: nil, isUnknown: false,
-                                       ownerInSnapshots: true,
-                                       stateText: earlier.map { "\($0.state) (re-resolved to owner \(o.name))" } ?? "none (owner \(o.name))")
+        if owners.count == 1, let mac = topology.interface(owners[0])?.link.mac {
+            let o = topology.interface(owners[0])!
+            return NeighbourResolution(mac: mac, evidence: Array([failedEntry].compactMap { $0 }) + [Evidence(kind: .address, source: "ip addr \(owners[0].namespace.label)",
+                                                                     text: "\(o.name): \(o.addresses.first { $0.address == nextHop }?.description ?? nextHop.description) link/ether \(mac)",
+                                                                     note: "no neighbour entry for \(nextHop) on \(device); \(o.name)@\(owners[0].namespace.label) owns it, ARP would resolve to its MAC")],
+                                       problem: nil, isUnknown: false, ownerInSnapshots: true,
+                                       stateText: failedEntry == nil ? "none (owner \(o.name))" : "FAILED (owner \(o.name) answers)")
         }
         if owners.count > 1 {
             return NeighbourResolution(mac: nil, evidence: [], problem: "no neighbour entry for \(nextHop), and \(owners.count) interfaces own it: \(owners.map { "\(topology.interface($0)?.name ?? "?")@\($0.namespace.label)" }.joined(separator: ", "))",
@@ -123,7 +127,7 @@ extension PathTracer {
         if let guest, let mac = guest.mac {
             let source = guest.facts.first { $0.field == .mac }?.source ?? "the instance's facts"
             let tap = topology.interface(guest.tap)?.name ?? "its tap"
-            return NeighbourResolution(mac: mac, evidence: [earlier?.entry].compactMap { $0 } + [Evidence(kind: .address, source: source, text: "\(guest.name): \(nextHop) \(mac)",
+            return NeighbourResolution(mac: mac, evidence: Array([failedEntry].compactMap { $0 }) + [Evidence(kind: .address, source: source, text: "\(guest.name): \(nextHop) \(mac)",
                                                                      note: "no neighbour entry for \(nextHop) on \(device); guest \(guest.name) behind \(tap) has it, ARP would resolve to its MAC")],
                                        problem: nil, isUnknown: false, ownerInSnapshots: true, stateText: "none (guest \(guest.name))")
         }
